@@ -1,0 +1,62 @@
+"""Zoho Books connector: record customers and payments in Books, once each.
+
+Actions:
+    zoho_books.upsert_contact: find a customer by email (else phone, else name) or create it.
+    zoho_books.record_payment: record a customer payment; the step's idempotency
+        key goes in ``reference_number`` and is searched before creating, so a
+        retry after a timeout writes once.
+
+Events: none (Books is a sink here).
+
+Auth: OAuth 2.0 with a refresh token (Self Client or OAuth app) against the
+organization's data centre; access tokens are cached, refreshed five minutes
+ahead of expiry, one refresh at a time per connection (``ZohoOAuth``).
+
+Sandbox: ``create_sandbox_app`` (``python -m connectors.zoho_books.sandbox``)
+speaks Zoho Accounts and Books v3 locally, with scripted faults for tests.
+
+API docs: https://www.zoho.com/books/api/v3/ and
+https://www.zoho.com/accounts/protocol/oauth.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.connector import Connector
+
+from .actions import ContactIn, PaymentIn, RecordPayment, UpsertContact
+from .auth import ZohoBooksSession, ZohoOAuth
+from .config import ZohoBooksConfig
+from .sandbox import SandboxState, create_sandbox_app
+
+__all__ = [
+    "ContactIn",
+    "PaymentIn",
+    "RecordPayment",
+    "SandboxState",
+    "UpsertContact",
+    "ZohoBooksConfig",
+    "ZohoBooksSession",
+    "ZohoOAuth",
+    "connector",
+    "create_sandbox_app",
+]
+
+
+def _base_url(cfg: Any) -> str:
+    """The HTTP client's base: the API domain (Books paths are ``/books/v3/...``)."""
+    assert isinstance(cfg, ZohoBooksConfig)
+    return cfg.api_base()
+
+
+connector = Connector(
+    name="zoho_books",
+    title="Zoho Books",
+    config=ZohoBooksConfig,
+    actions=(UpsertContact, RecordPayment),
+    session=ZohoBooksSession,
+    base_url=_base_url,
+    sandbox=create_sandbox_app,
+    docs=__doc__ or "",
+)

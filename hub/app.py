@@ -1,0 +1,204 @@
+"""Assembly: ``Hub`` (store, connections, recipes, runner, dispatcher) and its aiohttp app.
+
+``hub serve`` is this module: the ingress, the health probes, ``/metrics`` and
+the inline engine share one process and one event loop. Everything opens and
+closes through aiohttp's ``cleanup_ctx`` so a failed start leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from hub.config import HubConfig
+from hub.connections import ConnectionSet
+from hub.dispatch.inline import InlineDispatcher
+from hub.errors import ConfigError
+from hub.ingress import HookHandler
+from hub.metrics import Metrics
+from hub.recipes import Recipe, load_recipes, validate_files
+from hub.registry import Registry
+from hub.runner import Runner
+from hub.secrets import Secret, SecretBox, load_master_key
+from hub.store import StepWork, Store
+from hub.store.sql import SqlStore
+
+__all__ = ["HUB", "Hub", "build_app", "load_hub"]
+
+log = logging.getLogger("hub.app")
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+
+
+@dataclass
+class Hub:
+    """One hub process's parts, built from a ``HubConfig``."""
+
+    config: HubConfig
+    registry: Registry
+    store: Store
+    connections: ConnectionSet
+    recipes: list[Recipe]
+    metrics: Metrics = field(default_factory=Metrics)
+    runner: Runner | None = None
+    dispatcher: InlineDispatcher | None = None
+    box: SecretBox | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def recipe_map(self) -> dict[str, Recipe]:
+        return {r.name or "": r for r in self.recipes}
+
+    async def start(self, run_engine: bool = True) -> None:
+        """Open the store and connections, record the connections, start the inline engine."""
+        await self.store.open()
+        await self.connections.open()
+        self.box = SecretBox(load_master_key(self.config.path(self.config.data_dir) / "secret.key"))
+        await self._record_connections()
+        self.runner = Runner(
+            self.recipe_map(),
+            self.connections,
+            step_timeout=self.config.step_timeout,
+            on_auth_error=self._flag_reauth,
+        )
+        if run_engine and self.config.engine == "inline":
+            self.dispatcher = InlineDispatcher(
+                self.store,
+                self.runner,
+                global_limit=self.config.concurrency.global_limit,
+                per_connection=self.config.concurrency.per_connection,
+                lease_seconds=self.config.lease_seconds,
+                on_finished=self._count,
+            )
+            await self.dispatcher.start()
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+        await self.connections.close()
+        await self.store.close()
+
+    async def _record_connections(self) -> None:
+        """Keep the store's connection table in step with hub.yaml, secrets sealed."""
+        assert self.box is not None
+        for conn in self.connections:
+            sealed = sealed_config(conn.config, self.box)
+            await self.store.upsert_connection(conn.name, conn.connector.name, sealed, conn.enabled)
+
+    def _flag_reauth(self, connection: str, reason: str) -> None:
+        """Mark ``connection`` as needing re-authorization (shown by ``hub connections list``)."""
+        task = asyncio.get_running_loop().create_task(
+            self.store.update_connection_state(
+                connection, {"needs_reauth": True, "reauth_reason": reason}
+            )
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+
+    def _count(self, work: StepWork, outcome: str) -> None:
+        self.metrics.deliveries.labels(work.step.action, outcome).inc()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background store update failed: %s", task.exception())
+
+
+def sealed_config(value: Any, box: SecretBox) -> Any:
+    """A connector config as JSON for the store, with every ``Secret`` sealed (never masked)."""
+    if isinstance(value, Secret):
+        return box.seal(value.reveal())
+    if isinstance(value, BaseModel):
+        return {name: sealed_config(getattr(value, name), box) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(k): sealed_config(v, box) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [sealed_config(v, box) for v in value]
+    return to_jsonable_python(value)
+
+
+def load_hub(
+    config: HubConfig, registry: Registry | None = None, store: Store | None = None
+) -> Hub:
+    """Build a ``Hub`` from config, checking connections and recipes together.
+
+    Raises:
+        ConfigError: every invalid connection or recipe, each with where it is.
+    """
+    registry = registry or Registry.from_entry_points()
+    connections = ConnectionSet.build(config.connections, registry)
+    paths = config.recipe_paths()
+    problems = validate_files(paths, registry, connections.connector_names()) if paths else []
+    if problems:
+        raise ConfigError("invalid recipes:\n" + "\n".join(f"  {p}" for p in problems))
+    recipes = load_recipes(paths) if paths else []
+    return Hub(
+        config=config,
+        registry=registry,
+        store=store or SqlStore(config.store_url()),
+        connections=connections,
+        recipes=recipes,
+    )
+
+
+def build_app(hub: Hub, run_engine: bool = True) -> web.Application:
+    """The aiohttp app of ``hub serve``."""
+    app = web.Application(client_max_size=hub.config.body_limit + 1)
+    app[HUB] = hub
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await hub.start(run_engine=run_engine)
+        yield
+        await hub.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    handler = HookHandler(
+        hub.store,
+        hub.connections,
+        lambda: hub.recipes,
+        None,
+        hub.metrics,
+        hub.config.body_limit,
+    )
+
+    async def on_start(app: web.Application) -> None:
+        handler.dispatcher = hub.dispatcher
+
+    app.on_startup.append(on_start)
+    app.router.add_route("*", "/hooks/{connection}", handler.handle)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    store_ok = await hub.store.ping()
+    engine_ok = hub.dispatcher is None or hub.dispatcher.running
+    body = {
+        "store": "ok" if store_ok else "unavailable",
+        "engine": "ok" if engine_ok else "stopped",
+    }
+    return web.json_response(body, status=200 if store_ok and engine_ok else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    hub.metrics.in_flight.set(hub.dispatcher.in_flight if hub.dispatcher else 0)
+    return web.Response(body=hub.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def recipes_from(paths: Sequence[Path]) -> list[Recipe]:
+    return load_recipes(list(paths))

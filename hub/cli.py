@@ -1,0 +1,657 @@
+"""The ``hub`` command: serve, sandbox, demo, recipes, events, deliveries, connectors.
+
+Every listing takes ``--json`` (one JSON document on stdout, nothing else), so
+scripts never parse tables. Errors go to stderr with exit status 2 for bad
+input or configuration and 1 for operational failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hub.config import HubConfig, load_config
+from hub.errors import ConfigError
+from hub.timeparse import parse_when
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _run(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _config(ctx: click.Context) -> HubConfig:
+    cfg: HubConfig = ctx.obj["config"]
+    return cfg
+
+
+def _emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _when(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_when(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+class _HubGroup(click.Group):
+    """Turns ``ConfigError`` anywhere into a clean message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            _fail(str(exc))
+
+
+@click.group(cls=_HubGroup)
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="HUB_CONFIG",
+    help="hub.yaml to use (default: ./hub.yaml if present, else built-in defaults).",
+)
+@click.version_option(package_name="hub")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None) -> None:
+    """hub: webhooks and polls in, one event schema, YAML recipes out, exactly once in effect."""
+    ctx.ensure_object(dict)
+    try:
+        ctx.obj["config"] = load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@main.command()
+@click.option("--listen", help="host:port (default from hub.yaml, else 127.0.0.1:8080).")
+@click.option("--log-level", default="info", show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, listen: str | None, log_level: str) -> None:
+    """Run the ingress, the health probes, /metrics and the inline engine."""
+    from aiohttp import web
+
+    from hub.app import build_app, load_hub
+    from hub.logs import setup_logging
+
+    setup_logging(log_level)
+    config = _config(ctx)
+    if listen:
+        config = config.model_copy(update={"listen": listen})
+    hub = load_hub(config)
+    host, port = config.host_port()
+    err.print(
+        f"hub serving on http://{host}:{port}  store={config.store_url()}  engine={config.engine}  "
+        f"connections={len(list(hub.connections))}  recipes={len(hub.recipes)}",
+        highlight=False,
+    )
+    web.run_app(build_app(hub), host=host, port=port, print=None, access_log=None)
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--only", multiple=True, help="Serve only these connectors' sandboxes.")
+def sandbox(host: str, port: int, only: tuple[str, ...]) -> None:
+    """Serve the vendor sandboxes (Zoho Books, ...) under http://HOST:PORT/{connector}/."""
+    from aiohttp import web
+
+    from hub.registry import Registry
+    from hub.sandbox import build_sandbox_app
+
+    app = build_sandbox_app(Registry.from_entry_points(), list(only) or None)
+    err.print(f"sandboxes on http://{host}:{port}/  (GET / lists them)")
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@main.command()
+@click.option("--events", "count", default=20, show_default=True, help="Payments to send.")
+@click.option(
+    "--dir",
+    "workdir",
+    default=".hub-demo",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the demo keeps its SQLite store and key.",
+)
+@click.option(
+    "--recipe",
+    default="recipes/razorpay-payment-to-books.yaml",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def demo(count: int, workdir: Path, recipe: Path, as_json: bool) -> None:
+    """Start the Books sandbox and a hub, send signed Razorpay payments, show the deliveries."""
+    from hub.demo import run_demo
+
+    summary = _run(run_demo(count, workdir, recipe, console=None if as_json else out))
+    if as_json:
+        _emit_json(summary)
+    if summary["delivered"] != summary["expected"]:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------- recipes
+
+
+@main.group()
+def recipes() -> None:
+    """Validate and dry-run recipes."""
+
+
+@recipes.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def recipes_validate(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Check recipe files (or folders): every problem at once, each with file:line and path."""
+    from hub.recipes import validate_files
+    from hub.registry import Registry
+
+    config = _config(ctx)
+    targets = list(paths) or config.recipe_paths()
+    missing = [str(p) for p in targets if not p.exists()]
+    if missing:
+        _fail(f"no such file or folder: {', '.join(missing)}")
+    registry = Registry.from_entry_points()
+    connections = (
+        {name: spec.connector for name, spec in config.connections.items()}
+        if config.connections
+        else None
+    )
+    problems = validate_files(targets, registry, connections)
+    files = _recipe_files(targets)
+    if as_json:
+        _emit_json(
+            {
+                "ok": not problems,
+                "files": [str(f) for f in files],
+                "problems": [asdict(p) for p in problems],
+            }
+        )
+    else:
+        for p in problems:
+            err.print(f"[red]{p}[/]", highlight=False)
+        if not problems:
+            out.print(f"[green]ok[/]: {len(files)} recipe file(s) valid")
+        else:
+            err.print(f"{len(problems)} problem(s) in {len({p.file for p in problems})} file(s)")
+    sys.exit(1 if problems else 0)
+
+
+def _recipe_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        else:
+            files.append(p)
+    return files
+
+
+@recipes.command("test")
+@click.argument("recipe", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--event",
+    "event_file",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="An event as JSON (the output of `hub events show ID --json`).",
+)
+@click.option("--json", "as_json", is_flag=True)
+def recipes_test(recipe: Path, event_file: Path, as_json: bool) -> None:
+    """Dry run: match RECIPE against an event and show each step's rendered inputs. Calls nothing."""
+    from hub.dryrun import dry_run
+
+    result = dry_run(recipe, event_file)
+    if as_json:
+        _emit_json(result)
+        return
+    if not result["matched"]:
+        out.print(f"[yellow]no match[/]: {result['reason']}")
+        return
+    out.print(f"[green]matched[/] recipe [bold]{result['recipe']}[/] on {result['event']['type']}")
+    for step in result["steps"]:
+        state = "[dim]skipped (if is false)[/]" if step["skipped"] else ""
+        out.print(f"\n[bold]{step['id']}[/] → {step['use']} on {step['connection']} {state}")
+        out.print(f"  idempotency key {step['idempotency_key']}")
+        if step.get("error"):
+            out.print(f"  [red]{step['error']}[/]")
+        elif not step["skipped"]:
+            out.print_json(json.dumps(step["inputs"], default=str))
+
+
+# --------------------------------------------------------------------------- events
+
+
+async def _with_store(config: HubConfig, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from hub.store.sql import SqlStore
+
+    store = SqlStore(config.store_url())
+    await store.open()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+@main.group()
+def events() -> None:
+    """Search stored events."""
+
+
+@events.command("list")
+@click.option("--type", "type_")
+@click.option("--connection")
+@click.option("--subject")
+@click.option("--since", help="ISO time or 15m/2h/7d ago.")
+@click.option("--until")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--before", help="Page cursor printed by the previous page.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def events_list(
+    ctx: click.Context,
+    type_: str | None,
+    connection: str | None,
+    subject: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    before: str | None,
+    as_json: bool,
+) -> None:
+    """Newest first."""
+    from hub.store import EventFilter
+
+    flt = EventFilter(type_, connection, subject, _when(since), _when(until), limit, before)
+    rows, cursor = _run(_with_store(_config(ctx), lambda s: s.list_events(flt)))
+    if as_json:
+        _emit_json({"events": [e.to_dict(include_raw=False) for e in rows], "next": cursor})
+        return
+    table = Table("id", "type", "connection", "subject", "time")
+    for e in rows:
+        table.add_row(e.id, e.type, e.connection, e.subject, e.time.isoformat(timespec="seconds"))
+    out.print(table)
+    if cursor:
+        out.print(f"[dim]more: --before {cursor}[/]")
+
+
+@events.command("show")
+@click.argument("event_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def events_show(ctx: click.Context, event_id: str, as_json: bool) -> None:
+    """One event: normalized data and the vendor's raw payload."""
+    event = _run(_with_store(_config(ctx), lambda s: s.get_event(event_id)))
+    if event is None:
+        _fail(f"no event {event_id}", 1)
+    assert event is not None
+    if as_json:
+        _emit_json(event.to_dict())
+        return
+    out.print(f"[bold]{event.type}[/] {event.id} on {event.connection} at {event.time.isoformat()}")
+    out.print("[bold]data[/]")
+    out.print_json(json.dumps(event.data, default=str))
+    out.print("[bold]raw[/]")
+    out.print_json(json.dumps(event.raw, default=str))
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+@main.group()
+def deliveries() -> None:
+    """The delivery log: every step of every run, its attempts, and replay."""
+
+
+@deliveries.command("list")
+@click.option(
+    "--status", type=click.Choice(["pending", "succeeded", "skipped", "dead", "cancelled"])
+)
+@click.option("--connection")
+@click.option("--recipe")
+@click.option("--since", help="ISO time or 15m/2h/7d ago.")
+@click.option("--until")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--before", help="Page cursor printed by the previous page.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deliveries_list(
+    ctx: click.Context,
+    status: str | None,
+    connection: str | None,
+    recipe: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    before: str | None,
+    as_json: bool,
+) -> None:
+    """Newest first; filter by status, sink connection, recipe and time."""
+    from hub.store import DeliveryFilter, StepStatus
+
+    flt = DeliveryFilter(
+        cast(StepStatus | None, status),
+        connection,
+        recipe,
+        None,
+        _when(since),
+        _when(until),
+        limit,
+        before,
+    )
+    rows, cursor = _run(_with_store(_config(ctx), lambda s: s.list_deliveries(flt)))
+    if as_json:
+        _emit_json({"deliveries": [_delivery_doc(st, run) for st, run in rows], "next": cursor})
+        return
+    table = Table(
+        "id", "status", "recipe", "step", "action", "connection", "tries", "updated", "last error"
+    )
+    colors = {"succeeded": "green", "dead": "red", "pending": "yellow", "skipped": "dim"}
+    for st, run in rows:
+        c = colors.get(st.status, "white")
+        table.add_row(
+            st.id,
+            f"[{c}]{st.status}[/]",
+            run.recipe,
+            st.step_id,
+            st.action,
+            st.connection,
+            str(st.attempts),
+            st.updated_at.isoformat(timespec="seconds"),
+            (st.last_error or "")[:80],
+        )
+    out.print(table)
+    if cursor:
+        out.print(f"[dim]more: --before {cursor}[/]")
+
+
+def _delivery_doc(step: Any, run: Any) -> dict[str, Any]:
+    doc = asdict(step)
+    doc["recipe"] = run.recipe
+    doc["event_id"] = run.event_id
+    doc["event_type"] = run.event_type
+    doc["run_status"] = run.status
+    return doc
+
+
+@deliveries.command("show")
+@click.argument("delivery_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deliveries_show(ctx: click.Context, delivery_id: str, as_json: bool) -> None:
+    """One delivery with its attempt timeline (redacted requests and responses, reasons)."""
+    found = _run(_with_store(_config(ctx), lambda s: s.get_delivery(delivery_id)))
+    if found is None:
+        _fail(f"no delivery {delivery_id}", 1)
+    assert found is not None
+    step, run, attempts = found
+    if as_json:
+        doc = _delivery_doc(step, run)
+        doc["attempts"] = [asdict(a) for a in attempts]
+        _emit_json(doc)
+        return
+    out.print(
+        f"[bold]{step.id}[/] {step.status}  recipe {run.recipe}  step {step.step_id} "
+        f"({step.action} on {step.connection})  event {run.event_id}"
+    )
+    out.print(f"idempotency key {step.idempotency_key}")
+    if step.last_error:
+        out.print(f"[red]last error:[/] {step.last_error}", highlight=False)
+    for a in attempts:
+        color = {"ok": "green", "skipped": "dim", "transient": "yellow", "permanent": "red"}[
+            a.outcome
+        ]
+        out.print(
+            f"\n[{color}]attempt {a.number}: {a.outcome}[/] at {a.started_at.isoformat()} "
+            f"({a.duration_ms:.0f} ms) status {a.status_code}"
+        )
+        if a.error:
+            out.print(f"  reason: {a.error}", highlight=False)
+        if a.request:
+            out.print("  [dim]request[/]\n" + _indent(a.request), highlight=False)
+        if a.response:
+            out.print("  [dim]response[/]\n" + _indent(a.response), highlight=False)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+@deliveries.command("replay")
+@click.argument("delivery_ids", nargs=-1)
+@click.option(
+    "--status", type=click.Choice(["dead"]), help="Replay every delivery with this status."
+)
+@click.option("--connection", help="With --status: only this sink connection.")
+@click.option("--recipe", help="With --status: only this recipe.")
+@click.option(
+    "--from-start", is_flag=True, help="Run the whole recipe again, not just the failed step."
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deliveries_replay(
+    ctx: click.Context,
+    delivery_ids: tuple[str, ...],
+    status: str | None,
+    connection: str | None,
+    recipe: str | None,
+    from_start: bool,
+    as_json: bool,
+) -> None:
+    """Make failed deliveries due again, with the same idempotency keys (so nothing doubles).
+
+    A running `hub serve` picks them up within a second.
+    """
+    from hub.store import DeliveryFilter
+
+    if not delivery_ids and not status:
+        _fail("name delivery ids, or select them with --status dead [--connection/--recipe]")
+
+    async def go(store: Any) -> dict[str, Any]:
+        ids = list(delivery_ids)
+        if status:
+            before = None
+            while True:
+                flt = DeliveryFilter("dead", connection, recipe, None, None, None, 500, before)
+                rows, before = await store.list_deliveries(flt)
+                ids.extend(step.id for step, _ in rows)
+                if not before:
+                    break
+        moved = await store.replay(ids, from_start=from_start) if ids else 0
+        return {"selected": len(ids), "replayed_runs": moved}
+
+    result = _run(_with_store(_config(ctx), go))
+    if as_json:
+        _emit_json(result)
+    else:
+        out.print(
+            f"replayed {result['replayed_runs']} run(s) from {result['selected']} delivery(ies)"
+        )
+
+
+# --------------------------------------------------------------------------- connectors
+
+
+@main.group()
+def connectors() -> None:
+    """Installed connector plugins."""
+
+
+@connectors.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def connectors_list(as_json: bool) -> None:
+    """Every installed connector (and every broken plugin, with why)."""
+    from hub.registry import Registry
+
+    registry = Registry.from_entry_points()
+    docs: list[dict[str, Any]] = [
+        {
+            "name": c.name,
+            "title": c.title,
+            "status": "ok",
+            "webhook": c.webhook.name if c.webhook else None,
+            "pollers": [p.name for p in c.pollers],
+            "emits": list(c.emits),
+            "actions": [a.name for a in c.actions],
+            "sandbox": c.sandbox is not None,
+        }
+        for c in registry.connectors()
+    ] + [
+        {"name": b.name, "title": b.target, "status": "broken", "error": b.error}
+        for b in registry.broken()
+    ]
+    if as_json:
+        _emit_json({"connectors": docs})
+        return
+    table = Table("name", "status", "emits", "actions", "sandbox")
+    for d in docs:
+        if d["status"] == "broken":
+            table.add_row(d["name"], "[red]broken[/]", d["error"], "", "")
+        else:
+            table.add_row(
+                d["name"],
+                "[green]ok[/]",
+                ", ".join(d["emits"]),
+                ", ".join(d["actions"]),
+                "yes" if d["sandbox"] else "",
+            )
+    out.print(table)
+
+
+@connectors.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def connectors_show(name: str, as_json: bool) -> None:
+    """A connector's config schema, events and actions (with their input schemas)."""
+    from hub.registry import Registry
+
+    c = Registry.from_entry_points().connector(name)
+    doc: dict[str, Any] = {
+        "name": c.name,
+        "title": c.title,
+        "docs": c.docs,
+        "config_schema": c.config.model_json_schema(),
+        "emits": list(c.emits),
+        "actions": {a.name: a.input_model.model_json_schema() for a in c.actions},
+    }
+    if as_json:
+        _emit_json(doc)
+        return
+    out.print(f"[bold]{c.title}[/] ({c.name})\n{c.docs.strip()}\n")
+    out.print("[bold]config[/]")
+    out.print_json(json.dumps(doc["config_schema"]))
+    out.print(f"[bold]emits[/] {', '.join(c.emits) or '-'}")
+    for action, schema in doc["actions"].items():
+        out.print(f"[bold]action {action}[/]")
+        out.print_json(json.dumps(schema))
+
+
+# --------------------------------------------------------------------------- connections
+
+
+@main.group()
+def connections() -> None:
+    """Configured connections."""
+
+
+@connections.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def connections_list(ctx: click.Context, as_json: bool) -> None:
+    """Connections from hub.yaml, with the state the store keeps (re-auth needed, ...)."""
+    config = _config(ctx)
+
+    async def go(store: Any) -> dict[str, Any]:
+        return {row.name: row for row in await store.list_connections()}
+
+    stored = _run(_with_store(config, go))
+    docs: list[dict[str, Any]] = []
+    for name, spec in config.connections.items():
+        row = stored.get(name)
+        state = row.state if row else {}
+        docs.append(
+            {
+                "name": name,
+                "connector": spec.connector,
+                "enabled": spec.enabled,
+                "needs_reauth": bool(state.get("needs_reauth")),
+                "reauth_reason": state.get("reauth_reason"),
+            }
+        )
+    if as_json:
+        _emit_json({"connections": docs})
+        return
+    table = Table("name", "connector", "enabled", "needs re-auth")
+    for d in docs:
+        table.add_row(
+            d["name"],
+            d["connector"],
+            "yes" if d["enabled"] else "no",
+            f"[red]yes[/]: {d['reauth_reason']}" if d["needs_reauth"] else "",
+        )
+    out.print(table)
+
+
+# --------------------------------------------------------------------------- misc
+
+
+@main.command()
+def keygen() -> None:
+    """Print a new master key for HUB_SECRET_KEY."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
+
+
+@main.command()
+@click.option(
+    "--out-dir", default="hub/schemas", show_default=True, type=click.Path(path_type=Path)
+)
+def schemas(out_dir: Path) -> None:
+    """Regenerate the JSON Schemas derived from code (event envelope, recipe, hub.yaml)."""
+    from hub.config import write_config_schema
+    from hub.recipes import write_schema
+
+    write_config_schema(out_dir / "config.json")
+    write_schema(out_dir / "recipe.json")
+    out.print(f"wrote {out_dir}/config.json and {out_dir}/recipe.json")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Alembic migrations for the store; ``SqlStore.open`` runs them programmatically."""

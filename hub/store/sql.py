@@ -1,0 +1,528 @@
+"""``SqlStore``: the ``Store`` protocol on SQLAlchemy Core (SQLite by default, PostgreSQL too).
+
+Threads, not an async driver: every write runs on one writer thread
+(``GroupCommitWriter``), which serializes SQLite writes and group-commits
+``ingest`` calls; reads run on ``asyncio.to_thread`` with their own
+connections (WAL lets them proceed while the writer commits).
+
+SQLite is opened for durability first: WAL journal, ``synchronous=FULL`` (the
+WAL is fsync'd on every commit, so an acknowledged webhook survives power
+loss), a busy timeout for other processes, foreign keys on. Write
+transactions begin ``IMMEDIATE`` so a check-then-write inside one can never
+be overtaken by another process. On PostgreSQL the same SQL runs, with
+``ON CONFLICT`` for dedupe and ``FOR UPDATE SKIP LOCKED`` for claims; the only
+dialect switch is ``writes.insert_for``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.pool import StaticPool
+
+from hub.errors import StoreUnavailable
+from hub.events import Event, utcnow
+from hub.store import (
+    AttemptRecord,
+    AttemptRow,
+    ConnectionRow,
+    DeliveryFilter,
+    EventFilter,
+    IngestItem,
+    RunRow,
+    StepOutcome,
+    StepRow,
+    StepWork,
+    rows,
+    writes,
+)
+from hub.store.tables import attempts, connections, cursors, events, runs, steps
+from hub.store.writer import GroupCommitWriter, as_unavailable
+
+__all__ = ["SqlStore"]
+
+T = TypeVar("T")
+
+
+class SqlStore:
+    """The durable store over a SQLAlchemy URL.
+
+    Args:
+        url: ``sqlite:///hub.db`` (relative to the working folder),
+            ``sqlite:////abs/path.db``, ``sqlite://`` (in memory, for tests) or
+            ``postgresql+psycopg://user@host/db``.
+        max_batch: most events one group commit takes.
+    """
+
+    def __init__(self, url: str, max_batch: int = 500) -> None:
+        self.url = sa.make_url(url)
+        self._where = self.url.render_as_string(hide_password=True)
+        self._max_batch = max_batch
+        self._engine: sa.Engine | None = None
+        self._read_engine: sa.Engine | None = None
+        self._writer: GroupCommitWriter[list[IngestItem], list[bool]] | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine writes go through (tests hook its events to count commits)."""
+        if self._engine is None:
+            raise StoreUnavailable("the store is not open; call open() first")
+        return self._engine
+
+    async def open(self) -> None:
+        """Connect and bring the schema to the newest migration."""
+        if self._writer is not None:
+            return
+        self._engine, self._read_engine = self._make_engines()
+        self._writer = GroupCommitWriter(
+            self._engine, writes.ingest_batches, self._where, max_items=self._max_batch
+        )
+        try:
+            await self._write(writes.migrate)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Flush pending group commits and release connections."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
+        for engine in {self._engine, self._read_engine}:
+            if engine is not None:
+                engine.dispose()
+        self._engine = self._read_engine = None
+
+    async def ping(self) -> bool:
+        """True when a trivial query succeeds (``/readyz``)."""
+        try:
+            return bool(await self._read(lambda c: c.execute(sa.text("SELECT 1")).scalar()))
+        except Exception:
+            return False
+
+    def _make_engines(self) -> tuple[sa.Engine, sa.Engine]:
+        if self.url.get_backend_name() != "sqlite":
+            engine = sa.create_engine(self.url, pool_pre_ping=True)
+            return engine, engine
+        if self.url.database in (None, "", ":memory:"):
+            # One shared connection: reads must then go through the writer thread too.
+            engine = sa.create_engine(
+                self.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+            _sqlite_setup(engine, begin="BEGIN IMMEDIATE")
+            return engine, engine
+        write = sa.create_engine(self.url, pool_size=1, max_overflow=2)
+        _sqlite_setup(write, begin="BEGIN IMMEDIATE")
+        read = sa.create_engine(self.url)
+        _sqlite_setup(read, begin="BEGIN")
+        return write, read
+
+    # -- plumbing ----------------------------------------------------------------
+
+    async def _write(self, fn: Callable[[sa.Connection], T]) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open; call open() first")
+        return await asyncio.wrap_future(self._writer.submit(fn))
+
+    async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
+        engine = self._read_engine
+        if engine is None:
+            raise StoreUnavailable("the store is not open; call open() first")
+        if engine is self._engine and engine.url.get_backend_name() == "sqlite":
+            return await self._write(fn)  # in-memory SQLite: a single connection
+
+        def run() -> T:
+            try:
+                with engine.connect() as conn:
+                    return fn(conn)
+            except Exception as exc:
+                raise (as_unavailable(exc, self._where) or exc) from exc
+
+        return await asyncio.to_thread(run)
+
+    # -- ingest --------------------------------------------------------------------
+
+    async def ingest(self, items: list[IngestItem]) -> list[bool]:
+        """Durably store events and their planned runs; one flag per item, False = duplicate.
+
+        Concurrent callers are group-committed. Returns only after the commit is
+        on disk. Raises ``StoreUnavailable`` when the database cannot commit.
+        """
+        if not items:
+            return []
+        writes.check_bound(items)
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open; call open() first")
+        return await asyncio.wrap_future(self._writer.submit_batched(items, len(items)))
+
+    async def save_poll(
+        self, connection: str, source: str, items: list[IngestItem], cursor: Any
+    ) -> list[bool]:
+        """Store a poll's events and its new cursor in one transaction."""
+        writes.check_bound(items)
+
+        def work(conn: sa.Connection) -> list[bool]:
+            (flags,) = writes.ingest_batches(conn, [items])
+            writes.save_cursor(conn, connection, source, cursor)
+            return flags
+
+        return await self._write(work)
+
+    async def get_cursor(self, connection: str, source: str) -> Any:
+        """The saved cursor (JSON value), or None."""
+        query = sa.select(cursors.c.cursor).where(
+            cursors.c.connection == connection, cursors.c.source == source
+        )
+        return await self._read(lambda c: c.execute(query).scalar())
+
+    # -- the queue -----------------------------------------------------------------
+
+    async def claim_due(
+        self, now: datetime, limit: int, lease_seconds: float, owner: str
+    ) -> list[StepWork]:
+        """Lease up to ``limit`` pending steps due by ``now`` (or whose lease expired).
+
+        The lease is ``now + lease_seconds``; a worker that dies simply lets it
+        lapse and the step is claimed again. Claims are serialized on the
+        writer (SQLite) or skip rows another claimer has locked (PostgreSQL),
+        so no step is handed to two claimers at once.
+        """
+
+        def work(conn: sa.Connection) -> list[StepWork]:
+            pick = (
+                sa.select(steps.c.id)
+                .where(
+                    steps.c.status == "pending",
+                    steps.c.due_at <= now,
+                    sa.or_(steps.c.lease_until.is_(None), steps.c.lease_until < now),
+                )
+                .order_by(steps.c.due_at, steps.c.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(conn.execute(pick).scalars())
+            if not ids:
+                return []
+            lease_until = now + timedelta(seconds=lease_seconds)
+            conn.execute(
+                sa.update(steps)
+                .where(steps.c.id.in_(ids))
+                .values(lease_until=lease_until, lease_owner=owner, updated_at=utcnow())
+            )
+            query = (
+                rows.delivery_select(full_event=True)
+                .where(steps.c.id.in_(ids))
+                .order_by(steps.c.due_at, steps.c.id)
+            )
+            return [
+                StepWork(
+                    step=rows.step_of(m), run=rows.run_of(m), event=rows.event_of(m, prefix="e_")
+                )
+                for m in conn.execute(query).mappings()
+            ]
+
+        return await self._write(work)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest pending step falls due (None: nothing pending).
+
+        A leased step counts at its lease expiry, when it becomes claimable again.
+        """
+        effective = sa.case(
+            (
+                sa.and_(steps.c.lease_until.is_not(None), steps.c.lease_until > steps.c.due_at),
+                steps.c.lease_until,
+            ),
+            else_=steps.c.due_at,
+        )
+        query = sa.select(sa.func.min(effective)).where(steps.c.status == "pending")
+        value = await self._read(lambda c: c.execute(query).scalar())
+        return rows.aware(value)
+
+    async def lease_owners(self) -> list[str]:
+        """Who holds leases on pending steps now (``host:pid`` of each dispatcher)."""
+        query = (
+            sa.select(steps.c.lease_owner)
+            .where(steps.c.status == "pending", steps.c.lease_owner.is_not(None))
+            .distinct()
+        )
+        return await self._read(lambda c: [str(v) for v in c.execute(query).scalars()])
+
+    async def release_leases(self, owner: str) -> int:
+        """Free every lease ``owner`` holds (it is known dead), so its steps run now.
+
+        Without this a restarted process would wait for the dead one's leases to
+        lapse; the idempotency keys make running such a step again harmless.
+        """
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                sa.update(steps)
+                .where(steps.c.status == "pending", steps.c.lease_owner == owner)
+                .values(lease_until=None, lease_owner=None, updated_at=utcnow())
+            )
+            return int(result.rowcount or 0)
+
+        return await self._write(work)
+
+    async def finish_attempt(
+        self, step_row_id: str, attempt: AttemptRecord, outcome: StepOutcome
+    ) -> None:
+        """Record an attempt and apply its outcome to step and run in one transaction.
+
+        The attempt is always recorded. The outcome is applied only while the
+        step is still pending: if ops cancelled it (replay from the start) or
+        another worker already finished it after a lease lapsed, the late
+        result must not move the run.
+
+        Raises:
+            LookupError: no step has that id.
+        """
+        await self._write(lambda conn: writes.finish(conn, step_row_id, attempt, outcome))
+
+    async def replay(self, step_row_ids: list[str], from_start: bool = False) -> int:
+        """Make dead (or any finished) steps due again, keeping idempotency keys.
+
+        With ``from_start`` the run restarts at its first step. Returns how many runs moved.
+
+        Per run, the earliest given step (or step 0 with ``from_start``) becomes
+        pending and due now with a fresh ``attempts`` count (so its retry policy
+        applies again; attempt rows and their numbers are kept), and the run's
+        later steps are marked ``cancelled`` until the run reaches them again.
+        A step a worker holds right now (pending, lease not expired) is left alone.
+        """
+        return await self._write(lambda conn: writes.replay(conn, step_row_ids, from_start))
+
+    # -- reading -------------------------------------------------------------------
+
+    async def list_events(self, flt: EventFilter) -> tuple[list[Event], str | None]:
+        """Newest first; returns the page and the keyset cursor of the next page.
+
+        ``since`` (inclusive) and ``until`` (exclusive) bound ``received_at``.
+        """
+        query = sa.select(events)
+        for column, value in (
+            (events.c.type, flt.type),
+            (events.c.connection, flt.connection),
+            (events.c.subject, flt.subject),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        query = rows.window(
+            query, events.c.received_at, events.c.id, flt.since, flt.until, flt.before
+        )
+        query = query.order_by(events.c.received_at.desc(), events.c.id.desc()).limit(flt.limit + 1)
+        fetched = await self._read(lambda c: list(c.execute(query).mappings()))
+        page = fetched[: flt.limit]
+        more = len(fetched) > flt.limit
+        cursor = rows.encode_cursor(page[-1]["received_at"], page[-1]["id"]) if more else None
+        return [rows.event_of(m) for m in page], cursor
+
+    async def get_event(self, event_id: str) -> Event | None:
+        """One event with its raw payload, or None."""
+        query = sa.select(events).where(events.c.id == event_id)
+        row = await self._read(lambda c: c.execute(query).mappings().first())
+        return None if row is None else rows.event_of(row)
+
+    async def list_deliveries(
+        self, flt: DeliveryFilter
+    ) -> tuple[list[tuple[StepRow, RunRow]], str | None]:
+        """Steps joined with their runs, newest first, with the next page's cursor.
+
+        ``connection`` matches either the step's (sink) connection or the
+        connection the event came in on; ``since``/``until`` bound the step's
+        ``created_at`` (inclusive/exclusive).
+        """
+        query = rows.delivery_select()
+        if flt.status is not None:
+            query = query.where(steps.c.status == flt.status)
+        if flt.connection is not None:
+            query = query.where(
+                sa.or_(steps.c.connection == flt.connection, events.c.connection == flt.connection)
+            )
+        if flt.recipe is not None:
+            query = query.where(runs.c.recipe == flt.recipe)
+        if flt.run_id is not None:
+            query = query.where(steps.c.run_id == flt.run_id)
+        query = rows.window(query, steps.c.created_at, steps.c.id, flt.since, flt.until, flt.before)
+        query = query.order_by(steps.c.created_at.desc(), steps.c.id.desc()).limit(flt.limit + 1)
+        fetched = await self._read(lambda c: list(c.execute(query).mappings()))
+        page = [(rows.step_of(m), rows.run_of(m)) for m in fetched[: flt.limit]]
+        more = len(fetched) > flt.limit
+        cursor = rows.encode_cursor(page[-1][0].created_at, page[-1][0].id) if more else None
+        return page, cursor
+
+    async def get_delivery(
+        self, step_row_id: str
+    ) -> tuple[StepRow, RunRow, list[AttemptRow]] | None:
+        """A step, its run and every attempt at it (oldest first), or None."""
+
+        def work(conn: sa.Connection) -> tuple[StepRow, RunRow, list[AttemptRow]] | None:
+            row = conn.execute(rows.delivery_select().where(steps.c.id == step_row_id)).mappings()
+            found = row.first()
+            if found is None:
+                return None
+            return rows.step_of(found), rows.run_of(found), rows.attempts_of(conn, step_row_id)
+
+        return await self._read(work)
+
+    async def get_run(self, run_id: str) -> tuple[RunRow, list[StepRow]] | None:
+        """A run and its steps in recipe order, or None."""
+
+        def work(conn: sa.Connection) -> tuple[RunRow, list[StepRow]] | None:
+            query = (
+                sa.select(*rows.labelled(runs, "r_"), *rows.event_names())
+                .select_from(runs.join(events, events.c.id == runs.c.event_id))
+                .where(runs.c.id == run_id)
+            )
+            found = conn.execute(query).mappings().first()
+            if found is None:
+                return None
+            step_rows = conn.execute(
+                sa.select(*rows.labelled(steps, "s_"))
+                .where(steps.c.run_id == run_id)
+                .order_by(steps.c.step_index)
+            ).mappings()
+            return rows.run_of(found), [rows.step_of(m) for m in step_rows]
+
+        return await self._read(work)
+
+    async def list_attempts(self, step_row_id: str) -> list[AttemptRow]:
+        """Every attempt at a step, oldest first."""
+        return await self._read(lambda c: rows.attempts_of(c, step_row_id))
+
+    # -- connections -----------------------------------------------------------------
+
+    async def upsert_connection(
+        self, name: str, connector: str, config: dict[str, Any], enabled: bool
+    ) -> None:
+        """Create a connection or replace its settings; its runtime ``state`` is kept."""
+
+        def work(conn: sa.Connection) -> None:
+            now = utcnow()
+            stmt = writes.insert_for(conn, connections).values(
+                name=name,
+                connector=connector,
+                config=config,
+                enabled=enabled,
+                state={},
+                created_at=now,
+                updated_at=now,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[connections.c.name],
+                    set_={
+                        "connector": connector,
+                        "config": config,
+                        "enabled": enabled,
+                        "updated_at": now,
+                    },
+                )
+            )
+
+        await self._write(work)
+
+    async def get_connection(self, name: str) -> ConnectionRow | None:
+        """One connection, or None."""
+        query = sa.select(connections).where(connections.c.name == name)
+        row = await self._read(lambda c: c.execute(query).mappings().first())
+        return None if row is None else rows.connection_of(row)
+
+    async def list_connections(self) -> list[ConnectionRow]:
+        """All connections by name."""
+        query = sa.select(connections).order_by(connections.c.name)
+        fetched = await self._read(lambda c: list(c.execute(query).mappings()))
+        return [rows.connection_of(m) for m in fetched]
+
+    async def update_connection_state(self, name: str, patch: dict[str, Any]) -> None:
+        """Merge ``patch`` into the connection's state (keys with None are removed).
+
+        Raises:
+            LookupError: no connection has that name.
+        """
+
+        def work(conn: sa.Connection) -> None:
+            current = conn.execute(
+                sa.select(connections.c.state).where(connections.c.name == name).with_for_update()
+            ).first()
+            if current is None:
+                raise LookupError(f"no connection named {name!r}")
+            state = dict(current[0] or {})
+            for key, value in patch.items():
+                if value is None:
+                    state.pop(key, None)
+                else:
+                    state[key] = value
+            conn.execute(
+                sa.update(connections)
+                .where(connections.c.name == name)
+                .values(state=state, updated_at=utcnow())
+            )
+
+        await self._write(work)
+
+    async def counts(self) -> dict[str, int]:
+        """Totals for a status line: events, runs by status, steps pending/dead, attempts."""
+
+        def work(conn: sa.Connection) -> dict[str, int]:
+            out = {
+                "events": 0,
+                "runs_pending": 0,
+                "runs_running": 0,
+                "runs_succeeded": 0,
+                "runs_dead": 0,
+                "steps_pending": 0,
+                "steps_dead": 0,
+                "attempts": 0,
+            }
+            out["events"] = conn.execute(
+                sa.select(sa.func.count()).select_from(events)
+            ).scalar_one()
+            out["attempts"] = conn.execute(
+                sa.select(sa.func.count()).select_from(attempts)
+            ).scalar_one()
+            for table, prefix in ((runs, "runs_"), (steps, "steps_")):
+                by_status = sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
+                for status, n in conn.execute(by_status):
+                    if f"{prefix}{status}" in out:
+                        out[f"{prefix}{status}"] = n
+            return out
+
+        return await self._read(work)
+
+
+# -- SQLite setup ------------------------------------------------------------------
+
+
+def _sqlite_setup(engine: sa.Engine, begin: str) -> None:
+    """Durability pragmas on every new connection; we issue BEGIN ourselves.
+
+    pysqlite's own transaction handling begins lazily and only before DML,
+    so a SELECT-then-UPDATE would not be atomic; switching the driver to
+    autocommit and emitting ``BEGIN IMMEDIATE`` for writers takes the write
+    lock up front (the SQLAlchemy-documented recipe).
+    """
+
+    @sa_event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cur.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql(begin)

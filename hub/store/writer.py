@@ -1,0 +1,205 @@
+"""The store's single writer thread, which group-commits concurrent ``ingest`` calls.
+
+Every write the store makes runs here, one transaction at a time. That is
+what SQLite wants anyway (one writer; no ``SQLITE_BUSY`` upgrade deadlocks
+between our own threads), and it is what makes webhooks cheap to acknowledge
+durably: while one commit is being fsync'd, newly arrived ``ingest`` calls
+queue up, and the next loop turn drains all of them (up to ``max_items``
+events) into a single transaction and a single fsync. Each caller then gets
+its own per-item flags. Other writes (claims, attempts, replays, ...) run as
+their own transactions in arrival order.
+
+A failing transaction never kills the thread: the error is handed to the
+callers whose work was in it, translated to ``StoreUnavailable`` when the
+database itself cannot be reached or written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from hub.errors import StoreUnavailable
+
+__all__ = ["GroupCommitWriter", "as_unavailable"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+B = TypeVar("B")
+R = TypeVar("R")
+
+
+def as_unavailable(exc: BaseException, where: str) -> StoreUnavailable | None:
+    """The ``StoreUnavailable`` an infrastructure failure means, or None for other errors.
+
+    Operational errors (file unwritable, disk full or failing, server down,
+    connection lost, lock timeout) mean "try again later"; integrity or
+    programming errors are bugs and are passed through unchanged.
+    """
+    if isinstance(exc, StoreUnavailable):
+        return exc
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    ):
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return StoreUnavailable(
+            f"the store at {where} cannot be written right now ({reason}); "
+            "check that the database is reachable, writable and has free space"
+        )
+    return None
+
+
+@dataclass(slots=True)
+class _Call(Generic[T]):
+    """One write that runs in its own transaction."""
+
+    fn: Callable[[sa.Connection], T]
+    future: Future[T]
+
+
+@dataclass(slots=True)
+class _Batchable(Generic[B, R]):
+    """One ``ingest`` request, eligible for group commit with others."""
+
+    payload: B
+    size: int
+    future: Future[R]
+
+
+_STOP = object()
+
+
+class GroupCommitWriter(Generic[B, R]):
+    """Runs write transactions on one dedicated thread; batches ``submit_batched`` calls.
+
+    Args:
+        engine: the engine writes use (on SQLite, one that begins ``IMMEDIATE``).
+        batch_fn: writes many payloads in one transaction, returning one result each.
+        where: a password-free description of the database, for error messages.
+        max_items: stop adding requests to a batch once it holds this many items.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        batch_fn: Callable[[sa.Connection, list[B]], list[R]],
+        where: str,
+        max_items: int = 500,
+    ) -> None:
+        self._engine = engine
+        self._batch_fn = batch_fn
+        self._where = where
+        self._max_items = max_items
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="hub-store-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[sa.Connection], T]) -> Future[T]:
+        """Run ``fn`` in its own write transaction; the future holds its result."""
+        future: Future[T] = Future()
+        self._put(_Call(fn, future))
+        return future
+
+    def submit_batched(self, payload: B, size: int) -> Future[R]:
+        """Queue ``payload`` (``size`` items) for the next group commit."""
+        future: Future[R] = Future()
+        self._put(_Batchable(payload, size, future))
+        return future
+
+    def close(self) -> None:
+        """Finish everything already queued, then stop the thread (blocks)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        self._thread.join()
+
+    def _put(self, job: object) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the store is closed")
+            self._queue.put(job)
+
+    def _loop(self) -> None:
+        pending: list[object] = []
+        while True:
+            job = pending.pop(0) if pending else self._queue.get()
+            if job is _STOP:
+                return
+            try:
+                self._step(job, pending)
+            except Exception:  # a bug here must not stop every later write
+                log.exception("store writer: unexpected error; continuing")
+
+    def _step(self, job: object, pending: list[object]) -> None:
+        if isinstance(job, _Call):
+            self._run_call(job)
+            return
+        assert isinstance(job, _Batchable)
+        batch: list[_Batchable[B, R]] = [job]
+        items = job.size
+        # Drain what queued up while the previous commit was on disk.
+        while items < self._max_items:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(more, _Batchable):
+                pending.append(more)  # keep order: runs right after this batch
+                break
+            batch.append(more)
+            items += more.size
+        self._run_batch(batch)
+
+    def _run_call(self, job: _Call[T]) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            with self._engine.begin() as conn:
+                result = job.fn(conn)
+        except BaseException as exc:  # the thread must outlive any one job
+            job.future.set_exception(as_unavailable(exc, self._where) or exc)
+        else:
+            job.future.set_result(result)
+
+    def _run_batch(self, batch: list[_Batchable[B, R]]) -> None:
+        live = [job for job in batch if job.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            with self._engine.begin() as conn:
+                results = self._batch_fn(conn, [job.payload for job in live])
+        except BaseException as exc:
+            unavailable = as_unavailable(exc, self._where)
+            if unavailable is not None or len(live) == 1:
+                for job in live:
+                    job.future.set_exception(unavailable or exc)
+                return
+            # One request broke the shared transaction: retry each alone so
+            # only the culprit fails and the others are still committed.
+            log.warning("group commit of %d requests failed; retrying one by one", len(live))
+            for job in live:
+                self._run_single(job)
+            return
+        for job, result in zip(live, results, strict=True):
+            job.future.set_result(result)
+
+    def _run_single(self, job: _Batchable[B, R]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                (result,) = self._batch_fn(conn, [job.payload])
+        except BaseException as exc:
+            job.future.set_exception(as_unavailable(exc, self._where) or exc)
+        else:
+            job.future.set_result(result)

@@ -1,0 +1,316 @@
+"""The store's write transactions: ingest, attempts, replays, cursors, migrations.
+
+Each function takes a connection already inside a transaction (the writer
+thread opens it) and does all its reads and writes there, so a check followed
+by a write cannot be overtaken: SQLite write transactions begin ``IMMEDIATE``
+and PostgreSQL rows are locked ``FOR UPDATE``. ``insert_for`` is the store's
+one dialect switch (``ON CONFLICT`` lives in each dialect's own ``insert``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub.events import Event, utcnow
+from hub.store import AttemptRecord, IngestItem, PlannedRun, StepOutcome
+from hub.store.rows import aware
+from hub.store.tables import attempts, cursors, events, runs, steps
+
+__all__ = [
+    "check_bound",
+    "finish",
+    "ingest_batches",
+    "insert_for",
+    "migrate",
+    "replay",
+    "save_cursor",
+]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 0x6875625F6D6967  # "hub_mig": serializes concurrent PostgreSQL migrations
+
+
+def migrate(conn: sa.Connection) -> None:
+    """Upgrade to head on our own connection (no alembic.ini needed)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+def insert_for(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT that understands ``on_conflict_do_*`` (the store's one dialect switch)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the store does not support {conn.dialect.name}")
+
+
+def check_bound(items: Iterable[IngestItem]) -> None:
+    for item in items:
+        if not item.event.id or not item.event.connection:
+            raise ValueError(
+                f"event {item.event.idempotency_key!r} is not bound to a connection; "
+                "call Event.bind(connection, connector) before storing it"
+            )
+
+
+def ingest_batches(conn: sa.Connection, batches: list[list[IngestItem]]) -> list[list[bool]]:
+    """Insert the events of many requests at once; a request's flag is False for a duplicate.
+
+    Duplicates are caught twice: within the batch (first occurrence wins) and
+    against stored rows by ``ON CONFLICT DO NOTHING``, whose ``RETURNING`` tells
+    which rows went in. Runs and first steps are only created for new events.
+    """
+    now = utcnow()
+    first: dict[str, IngestItem] = {}
+    for batch in batches:
+        for item in batch:
+            first.setdefault(item.event.id, item)
+    inserted: set[str] = set()
+    if first:
+        rows = [_event_values(item.event, now) for item in first.values()]
+        stmt = insert_for(conn, events).on_conflict_do_nothing().returning(events.c.id)
+        inserted = set(conn.execute(stmt, rows).scalars())
+    run_rows: list[dict[str, Any]] = []
+    step_rows: list[dict[str, Any]] = []
+    for event_id in inserted:
+        recipes: set[str] = set()
+        for planned in first[event_id].runs:
+            if planned.recipe in recipes:
+                continue
+            recipes.add(planned.recipe)
+            run_id = str(uuid.uuid4())
+            run_rows.append(
+                {
+                    "id": run_id,
+                    "event_id": event_id,
+                    "recipe": planned.recipe,
+                    "status": "pending",
+                    "outputs": {},
+                    "last_error": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            step_rows.append(_step_values(run_id, planned, now))
+    if run_rows:
+        conn.execute(sa.insert(runs), run_rows)
+        conn.execute(sa.insert(steps), step_rows)
+    out: list[list[bool]] = []
+    claimed: set[str] = set()
+    for batch in batches:
+        flags = []
+        for item in batch:
+            new = item.event.id in inserted and item.event.id not in claimed
+            if new:
+                claimed.add(item.event.id)
+            flags.append(new)
+        out.append(flags)
+    return out
+
+
+def _event_values(ev: Event, received_at: datetime) -> dict[str, Any]:
+    return {
+        "id": ev.id,
+        "connection": ev.connection,
+        "connector": ev.connector,
+        "type": ev.type,
+        "source": ev.source,
+        "subject": ev.subject,
+        "time": ev.time,
+        "idempotency_key": ev.idempotency_key,
+        "data": ev.data,
+        "raw": ev.raw,
+        "received_at": received_at,
+        "dataschema": ev.dataschema,
+    }
+
+
+def _step_values(run_id: str, planned: PlannedRun, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "run_id": run_id,
+        "step_id": planned.step_id,
+        "step_index": planned.step_index,
+        "action": planned.action,
+        "connection": planned.connection,
+        "idempotency_key": planned.idempotency_key,
+        "status": "pending",
+        "attempts": 0,
+        "due_at": planned.due_at,
+        "lease_until": None,
+        "lease_owner": None,
+        "output": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def save_cursor(conn: sa.Connection, connection: str, source: str, cursor: Any) -> None:
+    now = utcnow()
+    stmt = insert_for(conn, cursors).values(
+        connection=connection, source=source, cursor=cursor, updated_at=now
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[cursors.c.connection, cursors.c.source],
+            set_={"cursor": stmt.excluded.cursor, "updated_at": now},
+        )
+    )
+
+
+def finish(
+    conn: sa.Connection, step_row_id: str, attempt: AttemptRecord, outcome: StepOutcome
+) -> None:
+    now = utcnow()
+    step = (
+        conn.execute(sa.select(steps).where(steps.c.id == step_row_id).with_for_update())
+        .mappings()
+        .first()
+    )
+    if step is None:
+        raise LookupError(f"no step row {step_row_id!r}")
+    run = (
+        conn.execute(sa.select(runs).where(runs.c.id == step["run_id"]).with_for_update())
+        .mappings()
+        .one()
+    )
+    # max+1 rather than attempts+1: ``attempts`` restarts at 0 on replay, numbers never repeat.
+    last_number = conn.execute(
+        sa.select(sa.func.max(attempts.c.number)).where(attempts.c.step_row_id == step_row_id)
+    ).scalar()
+    conn.execute(
+        sa.insert(attempts).values(
+            step_row_id=step_row_id,
+            run_id=step["run_id"],
+            number=(last_number or 0) + 1,
+            started_at=attempt.started_at,
+            duration_ms=attempt.duration_ms,
+            outcome=attempt.outcome,
+            status_code=attempt.status_code,
+            error=attempt.error,
+            request=attempt.request,
+            response=attempt.response,
+        )
+    )
+    step_values: dict[str, Any] = {
+        "attempts": step["attempts"] + 1,
+        "lease_until": None,
+        "lease_owner": None,
+        "updated_at": now,
+    }
+    if step["status"] != "pending":  # cancelled or finished meanwhile: record only
+        conn.execute(
+            sa.update(steps)
+            .where(steps.c.id == step_row_id)
+            .values(attempts=step["attempts"] + 1, updated_at=now)
+        )
+        return
+    run_values: dict[str, Any] = {"updated_at": now}
+    error = outcome.error or attempt.error
+    if outcome.kind in ("ok", "skipped"):
+        step_values.update(
+            status="succeeded" if outcome.kind == "ok" else "skipped",
+            output=outcome.output,
+            due_at=None,
+            last_error=None,
+        )
+        outputs = dict(run["outputs"] or {})
+        outputs[step["step_id"]] = outcome.output if outcome.output is not None else {}
+        run_values["outputs"] = outputs
+        if outcome.next_step is not None:
+            _put_step(conn, step["run_id"], outcome.next_step, now)
+            run_values.update(status="running")
+        else:
+            run_values.update(status="succeeded", last_error=None)
+    elif outcome.kind == "retry":
+        step_values.update(due_at=outcome.retry_at or now, last_error=error)
+        run_values.update(status="running")
+    else:  # dead
+        step_values.update(status="dead", due_at=None, last_error=error)
+        run_values.update(status="dead", last_error=error)
+    conn.execute(sa.update(steps).where(steps.c.id == step_row_id).values(**step_values))
+    conn.execute(sa.update(runs).where(runs.c.id == step["run_id"]).values(**run_values))
+
+
+def _put_step(conn: sa.Connection, run_id: str, planned: PlannedRun, now: datetime) -> None:
+    """Create the run's next step, or reset the row a replay left behind for it."""
+    existing = conn.execute(
+        sa.select(steps.c.id).where(steps.c.run_id == run_id, steps.c.step_id == planned.step_id)
+    ).scalar()
+    if existing is None:
+        conn.execute(sa.insert(steps).values(**_step_values(run_id, planned, now)))
+        return
+    values = _step_values(run_id, planned, now)
+    for keep in ("id", "run_id", "created_at"):
+        del values[keep]
+    conn.execute(sa.update(steps).where(steps.c.id == existing).values(**values))
+
+
+def replay(conn: sa.Connection, step_row_ids: list[str], from_start: bool) -> int:
+    now = utcnow()
+    chosen: dict[str, sa.RowMapping] = {}
+    picked = conn.execute(sa.select(steps).where(steps.c.id.in_(step_row_ids))).mappings()
+    for row in picked:
+        best = chosen.get(row["run_id"])
+        if best is None or row["step_index"] < best["step_index"]:
+            chosen[row["run_id"]] = row
+    moved = 0
+    for run_id, target in chosen.items():
+        conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id).with_for_update())
+        if from_start:
+            target = (
+                conn.execute(
+                    sa.select(steps)
+                    .where(steps.c.run_id == run_id)
+                    .order_by(steps.c.step_index)
+                    .limit(1)
+                    .with_for_update()
+                )
+                .mappings()
+                .one()
+            )
+        lease = aware(target["lease_until"])
+        if target["status"] == "pending" and lease is not None and lease > now:
+            continue  # a worker is executing it right now
+        conn.execute(
+            sa.update(steps)
+            .where(steps.c.id == target["id"])
+            .values(
+                status="pending",
+                attempts=0,
+                due_at=now,
+                lease_until=None,
+                lease_owner=None,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            sa.update(steps)
+            .where(steps.c.run_id == run_id, steps.c.step_index > target["step_index"])
+            .values(
+                status="cancelled", due_at=None, lease_until=None, lease_owner=None, updated_at=now
+            )
+        )
+        conn.execute(
+            sa.update(runs).where(runs.c.id == run_id).values(status="running", updated_at=now)
+        )
+        moved += 1
+    return moved
+
+
+# -- reading helpers -----------------------------------------------------------------

@@ -170,3 +170,30 @@ async def test_recipe_with_bad_input_dead_letters_naming_the_field(
     [step] = [s for s, _ in await _deliveries(hub) if s.step_id == "payment"]
     assert step.status == "dead"
     assert "with.amount" in (step.last_error or "")
+
+
+async def test_rate_limit_waits_for_retry_after_then_delivers(
+    running_hub: Any, sandbox: Sandbox
+) -> None:
+    hub = await running_hub()
+    await sandbox.faults(
+        [
+            {
+                "method": "POST",
+                "path": CUSTOMER_PAYMENTS,
+                "status": 429,
+                "headers": {"Retry-After": "1"},
+                "body": {"code": 45, "message": "You have made too many requests."},
+            }
+        ]
+    )
+    await hub.post(payment_body(14))
+    await hub.settled(1)
+    [step] = [s for s, _ in await _deliveries(hub) if s.step_id == "payment"]
+    first, second = await hub.hub.store.list_attempts(step.id)
+    assert first.outcome == "transient" and first.status_code == 429
+    assert "rate limited" in (first.error or "")
+    # The recipe's own backoff is 50 ms; Retry-After: 1 is a floor on the wait.
+    waited = (second.started_at - first.started_at).total_seconds()
+    assert waited >= 1.0, waited
+    assert len(await sandbox.payments()) == 1

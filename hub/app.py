@@ -24,6 +24,7 @@ from hub.dispatch.inline import InlineDispatcher
 from hub.errors import ConfigError
 from hub.ingress import HookHandler
 from hub.metrics import Metrics
+from hub.poller import Poller
 from hub.recipes import Recipe, load_recipes, validate_files
 from hub.registry import Registry
 from hub.runner import Runner
@@ -49,14 +50,15 @@ class Hub:
     metrics: Metrics = field(default_factory=Metrics)
     runner: Runner | None = None
     dispatcher: InlineDispatcher | None = None
+    poller: Poller | None = None
     box: SecretBox | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def recipe_map(self) -> dict[str, Recipe]:
         return {r.name or "": r for r in self.recipes}
 
-    async def start(self, run_engine: bool = True) -> None:
-        """Open the store and connections, record the connections, start the inline engine."""
+    async def start(self, run_engine: bool = True, run_pollers: bool = True) -> None:
+        """Open the store and connections, record the connections, start the engine and pollers."""
         await self.store.open()
         await self.connections.open()
         self.box = SecretBox(load_master_key(self.config.path(self.config.data_dir) / "secret.key"))
@@ -77,8 +79,25 @@ class Hub:
                 on_finished=self._count,
             )
             await self.dispatcher.start()
+        if run_pollers:
+            intervals = {
+                name: spec.poll_interval
+                for name, spec in self.config.connections.items()
+                if spec.poll_interval is not None
+            }
+            self.poller = Poller(
+                self.store,
+                self.connections,
+                lambda: self.recipes,
+                self.dispatcher,
+                self.metrics,
+                intervals,
+            )
+            await self.poller.start()
 
     async def stop(self) -> None:
+        if self.poller is not None:
+            await self.poller.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.connections.close()

@@ -45,6 +45,11 @@ class ConnectionSpec(_Strict):
         default_factory=dict,
         description="Settings checked against the connector's config model; use ${env:NAME} for secrets.",
     )
+    poll_interval: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds between polls of this connection's polling sources (default: the source's own).",
+    )
 
 
 class ConcurrencyConfig(_Strict):

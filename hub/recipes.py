@@ -481,7 +481,7 @@ class _Meaning:
                 else:
                     message = _pydantic_message(err, loc, None)
                 self.report.add(path, message)
-        except Exception as exc:  # a plugin's validator may raise anything
+        except Exception as exc:  # noqa: BLE001 - a plugin's validator may raise anything
             self.report.add((*base, "with"), f"cannot check inputs of {action.name}: {exc}")
 
 

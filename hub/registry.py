@@ -72,7 +72,7 @@ class Registry:
                         "they must match"
                     )
                 found[ep.name] = connector
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the hub
                 log.warning("connector plugin %s is broken: %s", ep.name, exc)
                 self._broken[ep.name] = BrokenConnector(
                     ep.name, ep.value, f"{type(exc).__name__}: {exc}"

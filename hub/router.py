@@ -89,7 +89,7 @@ def matches(recipe: Recipe, event: Event, event_doc: Mapping[str, Any] | None = 
     try:
         condition = _where(recipe)
         return condition is None or condition(context)
-    except Exception as exc:  # a recipe must never break ingress
+    except Exception as exc:  # noqa: BLE001 - a recipe must never break ingress
         log.warning(
             "recipe %s: trigger.where failed for event %s, not run: %s", recipe.name, event.id, exc
         )

@@ -125,7 +125,7 @@ class _HubTemplate(NativeTemplate):
         ctx = self.new_context(dict(*args, **kwargs))
         try:
             return _concat(self.root_render_func(ctx))
-        except Exception:
+        except Exception:  # noqa: BLE001 - Jinja's own error translation
             return self.environment.handle_exception()
 
 

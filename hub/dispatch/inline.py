@@ -152,7 +152,7 @@ class InlineDispatcher:
     async def _until_next_due(self) -> float:
         try:
             due = await self.store.next_due_at()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a failed look only shortens the sleep
             return self.idle_wait
         if due is None:
             return self.idle_wait

@@ -104,7 +104,7 @@ class SqlStore:
         """True when a trivial query succeeds (``/readyz``)."""
         try:
             return bool(await self._read(lambda c: c.execute(sa.text("SELECT 1")).scalar()))
-        except Exception:
+        except Exception:  # noqa: BLE001 - readiness is a yes/no answer
             return False
 
     def _make_engines(self) -> tuple[sa.Engine, sa.Engine]:

@@ -168,7 +168,7 @@ class GroupCommitWriter(Generic[B, R]):
         try:
             with self._engine.begin() as conn:
                 result = job.fn(conn)
-        except BaseException as exc:  # the thread must outlive any one job
+        except BaseException as exc:  # noqa: BLE001 - the thread must outlive any one job
             job.future.set_exception(as_unavailable(exc, self._where) or exc)
         else:
             job.future.set_result(result)
@@ -180,7 +180,7 @@ class GroupCommitWriter(Generic[B, R]):
         try:
             with self._engine.begin() as conn:
                 results = self._batch_fn(conn, [job.payload for job in live])
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - isolated per job below
             unavailable = as_unavailable(exc, self._where)
             if unavailable is not None or len(live) == 1:
                 for job in live:
@@ -199,7 +199,7 @@ class GroupCommitWriter(Generic[B, R]):
         try:
             with self._engine.begin() as conn:
                 (result,) = self._batch_fn(conn, [job.payload])
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the thread must outlive any one job
             job.future.set_exception(as_unavailable(exc, self._where) or exc)
         else:
             job.future.set_result(result)

@@ -38,6 +38,13 @@ class RazorpayConfig(ConnectorConfig):
     key_secret: Secret | None = Field(
         default=None, description="API key secret paired with key_id, for polling the REST API."
     )
+    api_base_url: str = Field(
+        default="https://api.razorpay.com",
+        description=(
+            "Base URL of the REST API, without /v1 (the SDK adds it). Change it only to "
+            "point the poller at the sandbox (hub sandbox) or a recording proxy."
+        ),
+    )
     account_id: str | None = Field(
         default=None,
         description=(
@@ -45,6 +52,13 @@ class RazorpayConfig(ConnectorConfig):
             "refused, which catches a webhook URL pasted into the wrong account."
         ),
     )
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://api.razorpay.com")
+        return value.rstrip("/")
 
     @field_validator("webhook_secret", "previous_webhook_secret", "key_secret")
     @classmethod

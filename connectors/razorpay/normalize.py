@@ -1,4 +1,4 @@
-"""Razorpay entities (payment, refund, settlement) → the hub's common ``data`` shapes.
+"""Razorpay entities (payment, refund, settlement, credits) → the hub's common ``data`` shapes.
 
 Pure functions, no I/O: the webhook source uses them today and a polling
 source over the REST API can use them tomorrow, so both paths give the same
@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "GATEWAY",
     "epoch",
     "minor_to_major",
+    "to_bank_credit",
     "to_payment",
     "to_refund",
     "to_settlement",
@@ -76,6 +77,10 @@ _PHONE = re.compile(r"^\+?[0-9]{6,15}$", re.ASCII)
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 # Razorpay fills in this address when the customer gave none at checkout.
 _PLACEHOLDER_EMAILS = frozenset({"void@razorpay.com"})
+_IFSC = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$", re.ASCII)
+_BANK_MODES = frozenset({"neft", "rtgs", "imps", "upi"})
+# Indian banks book in IST: a credit at 00:10 IST belongs to that day's statement.
+_IST = timezone(timedelta(hours=5, minutes=30), "IST")
 # datetime cannot go past year 9999; a larger timestamp is garbage, not a time.
 _MAX_EPOCH = 253_402_300_799
 
@@ -205,6 +210,97 @@ def to_settlement(entity: Mapping[str, object], where: str) -> dict[str, Any]:
         "currency": currency,
         "utr": _opt_str(entity, "utr", where),
         "created_at": epoch(entity.get("created_at"), f"{where}.created_at").isoformat(),
+    }
+
+
+def to_bank_credit(
+    payment: Mapping[str, object],
+    *,
+    account: str,
+    label: str,
+    bank_transfer: Mapping[str, object] | None = None,
+    upi_transfer: Mapping[str, object] | None = None,
+    where: str = "payload.payment.entity",
+) -> dict[str, Any]:
+    """A Smart Collect (virtual account) or QR code credit as ``bank_transaction.json`` data.
+
+    Args:
+        payment: ``payload.payment.entity``: the captured payment the credit created.
+        account: the virtual account (``va_…``) or QR code (``qr_…``) id credited.
+        label: ``virtual account`` or ``QR code``, for the narration.
+        bank_transfer: ``payload.bank_transfer.entity`` (NEFT/RTGS/IMPS to a VA).
+        upi_transfer: ``payload.upi_transfer.entity`` (UPI to a VA's VPA; shape UNCONFIRMED).
+
+    UPI references go to ``rrn`` (the schema keeps ``utr`` for NEFT/RTGS/IMPS);
+    an IMPS ``bank_reference`` is both (IMPS references are RRNs).
+    """
+    payment_id = _str(payment, "id", where)
+    currency = _str(payment, "currency", where)
+    acquirer = payment.get("acquirer_data")
+    acquirer = acquirer if isinstance(acquirer, dict) else {}
+    rrn = _opt_str(acquirer, "rrn", f"{where}.acquirer_data")
+    utr: str | None = None
+    name = vpa = number = ifsc = None
+    transaction_id = payment_id
+    method = _opt_str(payment, "method", where)
+    upi = payment.get("upi")
+    upi = upi if isinstance(upi, dict) else {}
+    if bank_transfer is not None:
+        bt = "payload.bank_transfer.entity"
+        transaction_id = _opt_str(bank_transfer, "id", bt) or payment_id
+        mode = (_opt_str(bank_transfer, "mode", bt) or "").lower()
+        mode = mode if mode in _BANK_MODES else "other"
+        utr = _opt_str(bank_transfer, "bank_reference", bt)
+        if mode == "imps" and rrn is None:
+            rrn = utr
+        payer = bank_transfer.get("payer_bank_account")
+        if isinstance(payer, dict):
+            where_payer = f"{bt}.payer_bank_account"
+            name = _opt_str(payer, "name", where_payer)
+            number = _opt_str(payer, "account_number", where_payer)
+            ifsc = _opt_str(payer, "ifsc", where_payer)
+    elif upi_transfer is not None:
+        ut = "payload.upi_transfer.entity"
+        transaction_id = _opt_str(upi_transfer, "id", ut) or payment_id
+        mode = "upi"
+        rrn = _opt_str(upi_transfer, "npci_reference_id", ut) or rrn
+        vpa = _opt_str(upi_transfer, "payer_vpa", ut)
+        number = _opt_str(upi_transfer, "payer_account", ut)
+        ifsc = _opt_str(upi_transfer, "payer_ifsc", ut)
+    else:  # a QR code credit: the payment itself is all there is
+        mode = {"upi": "upi", "card": "card"}.get(method or "", "other")
+        card = payment.get("card")
+        if mode == "card" and isinstance(card, dict):
+            name = _opt_str(card, "name", f"{where}.card")
+    vpa = vpa or _opt_str(payment, "vpa", where) or _opt_str(upi, "vpa", f"{where}.upi")
+    ifsc = ifsc.strip().upper() if ifsc else None
+    rail = mode.upper() if mode != "other" else (method or "payment").upper()
+    ref = utr or rrn
+    payer_shown = name or vpa or number
+    narration = f"{rail} credit to Razorpay {label} {account}"
+    narration += f" ref {ref}" if ref else ""
+    narration += f" from {payer_shown}" if payer_shown else ""
+    created = epoch(payment.get("created_at"), f"{where}.created_at")
+    return {
+        "account": account,
+        "transaction_id": transaction_id,
+        "booked_on": created.astimezone(_IST).date().isoformat(),
+        "value_date": None,
+        "direction": "credit",
+        "amount": minor_to_major(payment.get("amount"), currency, f"{where}.amount"),
+        "currency": currency,
+        "balance_after": None,
+        "narration": narration,
+        "mode": mode,
+        "reference": {"utr": utr, "rrn": rrn, "cheque": None, "bank_reference": None},
+        "counterparty": {
+            "name": name,
+            "vpa": vpa,
+            "account": number,
+            # A malformed IFSC is dropped rather than failing the whole credit.
+            "ifsc": ifsc if ifsc and _IFSC.match(ifsc) else None,
+        },
+        "source_format": "webhook",
     }
 
 

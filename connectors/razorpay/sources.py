@@ -1,4 +1,8 @@
-"""Razorpay's webhook deliveries: signature check and mapping to the hub's event types."""
+"""Razorpay's webhook deliveries: signature check and mapping to the hub's event types.
+
+The REST poller over the same payments lives in ``polling.py`` and shares
+``idempotency_key`` and the ``normalize`` functions with this module.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,15 @@ from hub.events import Event
 from hub.schemas import SchemaViolation
 
 from .config import RazorpayConfig
-from .normalize import epoch, to_payment, to_refund, to_settlement
+from .normalize import epoch, to_bank_credit, to_payment, to_refund, to_settlement
 
-__all__ = ["EVENT_TYPES", "RazorpayWebhook", "idempotency_key", "sign"]
+__all__ = [
+    "EVENT_TYPES",
+    "RazorpayWebhook",
+    "bank_credit_key",
+    "idempotency_key",
+    "sign",
+]
 
 SIGNATURE_HEADER: Final = "X-Razorpay-Signature"
 EVENT_ID_HEADER: Final = "X-Razorpay-Event-Id"
@@ -31,7 +41,12 @@ EVENT_TYPES: Final[dict[str, tuple[str, str]]] = {
     "refund.processed": ("refund.processed", "refund"),
     "refund.failed": ("refund.failed", "refund"),
     "settlement.processed": ("settlement.processed", "settlement"),
+    # Smart Collect and QR credits: money landed in a virtual account or on a QR
+    # code, reported like a line of a bank statement (the payment is in the payload).
+    "virtual_account.credited": ("bank.transaction.posted", "virtual_account"),
+    "qr_code.credited": ("bank.transaction.posted", "qr_code"),
 }
+_CREDIT_LABELS: Final = {"virtual_account": "virtual account", "qr_code": "QR code"}
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -50,8 +65,17 @@ def idempotency_key(hub_type: str, entity_id: str) -> str:
     return f"{hub_type}:{entity_id}"
 
 
+def bank_credit_key(payment_id: str) -> str:
+    """The key of a VA/QR credit: ``bank.transaction.posted:razorpay:pay_…``.
+
+    ``bank.transaction.posted`` also comes from bank statement connectors, so the
+    gateway is part of the key; the payment id is the one id every credit has.
+    """
+    return f"bank.transaction.posted:razorpay:{payment_id}"
+
+
 class RazorpayWebhook(WebhookSource[RazorpayConfig]):
-    """Payments, refunds and settlements pushed by Razorpay to ``/hooks/{connection}``."""
+    """Payments, refunds, settlements and VA/QR credits pushed by Razorpay to ``/hooks/{connection}``."""
 
     name = "razorpay.webhook"
     emits = (
@@ -61,6 +85,7 @@ class RazorpayWebhook(WebhookSource[RazorpayConfig]):
         "refund.processed",
         "refund.failed",
         "settlement.processed",
+        "bank.transaction.posted",
     )
 
     def verify(self, request: WebhookRequest) -> None:
@@ -122,7 +147,11 @@ class RazorpayWebhook(WebhookSource[RazorpayConfig]):
             raise ParseError(f"{where}.id is missing: cannot tell which object this is about")
 
         status = hub_type.rsplit(".", 1)[1]
-        if entity_name == "payment":
+        subject, key = entity_id, idempotency_key(hub_type, entity_id)
+        if entity_name in _CREDIT_LABELS:
+            subject, data = _credit(vendor_event, payload, entity_id, _CREDIT_LABELS[entity_name])
+            key = bank_credit_key(subject)
+        elif entity_name == "payment":
             data = to_payment(entity, status, where)
         elif entity_name == "refund":
             data = to_refund(entity, status, where)
@@ -132,8 +161,8 @@ class RazorpayWebhook(WebhookSource[RazorpayConfig]):
         try:
             event = Event.create(
                 type=hub_type,
-                subject=entity_id,
-                idempotency_key=idempotency_key(hub_type, entity_id),
+                subject=subject,
+                idempotency_key=key,
                 time=epoch(body.get("created_at"), "created_at"),
                 data=data,
                 raw=body,
@@ -154,6 +183,36 @@ class RazorpayWebhook(WebhookSource[RazorpayConfig]):
                 f"event for account {shown}, this connection is {expected}: "
                 "the webhook URL is configured in the wrong Razorpay account"
             )
+
+
+def _credit(
+    vendor_event: str, payload: Any, account: str, label: str
+) -> tuple[str, dict[str, Any]]:
+    """The payment id and ``data`` of a ``virtual_account.credited``/``qr_code.credited``.
+
+    Documented ``contains``: payment + virtual_account (+ ``bank_transfer`` for bank
+    credits), payment + qr_code. ``upi_transfer`` for UPI credits to a VA is UNCONFIRMED.
+    """
+    payment = _entity(payload, "payment")
+    if payment is None:
+        raise ParseError(f"{vendor_event} without payload.payment.entity")
+    payment_id = payment.get("id")
+    if not isinstance(payment_id, str) or not payment_id:
+        raise ParseError("payload.payment.entity.id is missing: cannot tell which credit this is")
+    data = to_bank_credit(
+        payment,
+        account=account,
+        label=label,
+        bank_transfer=_entity(payload, "bank_transfer"),
+        upi_transfer=_entity(payload, "upi_transfer"),
+    )
+    return payment_id, data
+
+
+def _entity(payload: Any, name: str) -> dict[str, Any] | None:
+    holder = payload.get(name) if isinstance(payload, dict) else None
+    entity = holder.get("entity") if isinstance(holder, dict) else None
+    return entity if isinstance(entity, dict) else None
 
 
 def _kind(value: object) -> str:

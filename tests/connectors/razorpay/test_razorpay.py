@@ -144,7 +144,10 @@ def test_each_payload_gives_valid_events(name: str) -> None:
     validate_data(event.type, event.data)
     validate_event(event.bind("rzp-main", "razorpay").to_dict())
     assert event.raw == json.loads(body)
-    assert event.idempotency_key == f"{event.type}:{event.subject}"
+    if event.type == "bank.transaction.posted":  # namespaced: bank connectors emit it too
+        assert event.idempotency_key == f"{event.type}:razorpay:{event.subject}"
+    else:
+        assert event.idempotency_key == f"{event.type}:{event.subject}"
     assert event.extensions == {"razorpayeventid": "evt_1"}
 
 
@@ -531,7 +534,12 @@ def test_hub_and_sdk_agree_on_the_payload_files(name: str) -> None:
         assert sdk_accepts(raw, signature, SECRET) is expected
 
 
-@given(body=st.binary(max_size=200), use_old=st.booleans())
+# UTF-8 bodies built from text: filtering random bytes with assume() discarded
+# most inputs and tripped Hypothesis's filter_too_much health check now and then.
+@given(
+    body=st.text(max_size=100).map(str.encode),
+    use_old=st.booleans(),
+)
 def test_rotation_agrees_with_the_sdk_per_secret(body: bytes, use_old: bool) -> None:
     """Rotation accepts exactly what the SDK would accept under either secret."""
     assume(_is_utf8(body))

@@ -12,7 +12,6 @@ exactly what was sent and answered.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
+from pydantic_core import to_jsonable_python
 
 from hub.connections import ConnectionSet
 from hub.connector import ActionContext
@@ -118,6 +118,12 @@ class Runner:
                 )
             step = self._find_step(recipe, work)
             output, skipped = await self._attempt(recipe, step, work, attempt)
+            next_index = work.step.step_index + 1
+            next_step = (
+                plan_step(recipe, next_index, work.event, self.clock())
+                if next_index < len(recipe.steps)
+                else None
+            )
         except TransientError as exc:
             policy = step.retry_policy() if step else DEFAULT_POLICY
             record = self._record(started_at, t0, "transient", exchanges, exc, exc.status)
@@ -148,13 +154,6 @@ class Runner:
             )
         finally:
             stop_recording(token)
-        assert recipe is not None and step is not None
-        next_index = work.step.step_index + 1
-        next_step = (
-            plan_step(recipe, next_index, work.event, self.clock())
-            if next_index < len(recipe.steps)
-            else None
-        )
         kind: Literal["ok", "skipped"] = "skipped" if skipped else "ok"
         record = AttemptRecord(
             started_at=started_at,
@@ -219,8 +218,10 @@ class Runner:
             ) from exc
         if not isinstance(output, dict):
             raise PermanentError(f"{step.use} returned {type(output).__name__}, not a mapping")
-        json.dumps(output, default=str)  # outputs are stored as JSON: fail here, not in the store
-        return output, False
+        # Outputs are stored as JSON and rendered into later steps: make them plain
+        # JSON here (Decimal -> str, datetime -> ISO) so the store never refuses them.
+        plain = to_jsonable_python(output)
+        return plain, False
 
     def _record(
         self,

@@ -1,9 +1,14 @@
 """The inline engine: asyncio tasks inside ``hub serve``; the store's due steps are the queue.
 
-One loop claims due steps (leasing them in the store) as slots free up, and
-runs each as a task bounded by a global limit and a per-connection limit, so
-one slow or failing sink never stalls the others. It sleeps until the next
-step falls due or until ``notify`` says the ingress committed new work.
+One loop claims due steps (leasing them in the store) while slots are free
+and runs each as a task, bounded by a global limit and a per-connection
+limit, so one slow or failing sink never stalls the others: a connection
+whose slots are all busy is left out of the next claim, and a claimed step
+that finds no slot is handed straight back. A heartbeat renews the leases of
+running steps, so a step that runs longer than ``lease_seconds`` is never
+claimed by a second worker; a step whose lease was lost anyway has its result
+recorded but not applied. The loop sleeps until the next step falls due or
+until ``notify`` says the ingress committed new work.
 """
 
 from __future__ import annotations
@@ -13,14 +18,14 @@ import contextlib
 import logging
 import os
 import socket
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hub.errors import StoreUnavailable
 from hub.events import utcnow
 from hub.runner import Runner
-from hub.store import StepWork, Store
+from hub.store import AttemptRecord, StepOutcome, StepWork, Store
 
 __all__ = ["InlineDispatcher"]
 
@@ -33,8 +38,8 @@ class InlineDispatcher:
     Args:
         global_limit: steps in flight at once.
         per_connection: steps in flight at once against one sink connection.
-        lease_seconds: how long a claimed step is reserved; a crashed process's
-            steps are claimed again after it.
+        lease_seconds: how long a claim reserves a step; renewed every third of
+            it while the step runs, so only a dead process's steps lapse.
         idle_wait: the longest sleep between looks at the store.
     """
 
@@ -59,13 +64,11 @@ class InlineDispatcher:
         self.on_finished = on_finished
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(global_limit)
-        self._per_conn: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(per_connection)
-        )
+        self._running: Counter[str] = Counter()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
 
     @property
@@ -81,15 +84,17 @@ class InlineDispatcher:
         await self._release_dead_owners()
         self._stopping = False
         self._loop_task = asyncio.create_task(self._loop(), name="hub-dispatch")
+        self._heartbeat = asyncio.create_task(self._renew(), name="hub-dispatch-leases")
 
     async def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop claiming; give running steps ``drain_timeout`` to finish (their leases cover the rest)."""
         self._stopping = True
         self._wake.set()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        for task in (self._loop_task, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=drain_timeout)
             for task in pending:
@@ -124,28 +129,40 @@ class InlineDispatcher:
         while not self._stopping:
             self._wake.clear()
             free = self.global_limit - len(self._in_flight)
+            if free <= 0:
+                # Every slot is busy: only a finishing step (which sets _wake) can change that.
+                await self._sleep(self.idle_wait)
+                continue
+            saturated = [c for c, n in self._running.items() if n >= self.per_connection]
             claimed: list[StepWork] = []
-            if free > 0:
-                try:
-                    claimed = await self.store.claim_due(
-                        self.clock(), free, self.lease_seconds, self.owner
-                    )
-                except StoreUnavailable as exc:
-                    log.warning("cannot claim due steps: %s", exc)
-                except Exception:
-                    log.exception("claiming due steps failed")
+            try:
+                claimed = await self.store.claim_due(
+                    self.clock(), free, self.lease_seconds, self.owner, saturated
+                )
+            except StoreUnavailable as exc:
+                log.warning("cannot claim due steps: %s", exc)
+            except Exception:
+                log.exception("claiming due steps failed")
+            handed_back = []
             for work in claimed:
+                conn = work.step.connection
                 if work.step.id in self._in_flight:
                     continue
+                if self._running[conn] >= self.per_connection:
+                    handed_back.append(work.step.id)
+                    continue
+                self._running[conn] += 1
                 self._in_flight.add(work.step.id)
                 task = asyncio.create_task(self._run(work), name=f"step-{work.step.id}")
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            if claimed and len(claimed) >= free:
-                # Saturated: wait for a slot to free up (or new work), then claim again.
-                await self._sleep(self.idle_wait)
-                continue
-            if claimed:
+            if handed_back:
+                with contextlib.suppress(Exception):
+                    await self.store.release_steps(handed_back, self.owner)
+            started = len(claimed) - len(handed_back)
+            if started and started >= free:
+                continue  # slots are full now: the top of the loop waits for one
+            if started:
                 continue
             await self._sleep(await self._until_next_due())
 
@@ -156,36 +173,63 @@ class InlineDispatcher:
             return self.idle_wait
         if due is None:
             return self.idle_wait
-        return max(0.0, min(self.idle_wait, (due - self.clock()).total_seconds()))
+        # A due time in the past means its connection is saturated (or the step
+        # is leased): wait for a wake-up rather than spinning on the store.
+        seconds = (due - self.clock()).total_seconds()
+        return self.idle_wait if seconds <= 0 else min(self.idle_wait, seconds)
 
     async def _sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.001))
+
+    async def _renew(self) -> None:
+        """Heartbeat: keep the leases of running steps ahead of the clock."""
+        interval = max(self.lease_seconds / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            if not self._in_flight:
+                continue
+            until = self.clock() + timedelta(seconds=self.lease_seconds)
+            try:
+                await self.store.renew_leases(list(self._in_flight), self.owner, until)
+            except Exception:
+                log.warning("could not renew step leases", exc_info=True)
 
     async def _run(self, work: StepWork) -> None:
         try:
-            async with self._slots, self._per_conn[work.step.connection]:
-                record, outcome = await self.runner.execute(work)
-                for delay in (0.05, 0.2, 1.0, 5.0, None):
-                    try:
-                        await self.store.finish_attempt(work.step.id, record, outcome)
-                        break
-                    except StoreUnavailable as exc:
-                        if delay is None:
-                            # The lease expires and the step runs again; the idempotency
-                            # key keeps the second write from doubling the effect.
-                            log.error("could not record attempt of step %s: %s", work.step.id, exc)
-                            return
-                        await asyncio.sleep(delay)
-                if self.on_finished is not None:
-                    self.on_finished(work, outcome.kind)
+            record, outcome = await self.runner.execute(work)
+            await self._finish(work, record, outcome)
+            if self.on_finished is not None:
+                self.on_finished(work, outcome.kind)
         finally:
             # Wakes the loop: a slot is free, and a next step or a near retry may be due.
+            self._running[work.step.connection] -= 1
+            if self._running[work.step.connection] <= 0:
+                del self._running[work.step.connection]
             self._in_flight.discard(work.step.id)
             self._wake.set()
+
+    async def _finish(self, work: StepWork, record: AttemptRecord, outcome: StepOutcome) -> None:
+        """Write the attempt and its outcome, riding out short store outages."""
+        for delay in (0.05, 0.2, 1.0, 5.0, None):
+            try:
+                await self.store.finish_attempt(work.step.id, record, outcome, self.owner)
+                return
+            except StoreUnavailable as exc:
+                if delay is None:
+                    # The lease lapses and the step runs again; the idempotency
+                    # key keeps the second write from doubling the effect.
+                    log.error("could not record attempt of step %s: %s", work.step.id, exc)
+                    return
+                await asyncio.sleep(delay)
+            except Exception as exc:
+                log.exception("recording the attempt of step %s failed", work.step.id)
+                fallback = StepOutcome(
+                    "dead", error=f"the hub could not record this attempt: {exc}"
+                )
+                with contextlib.suppress(Exception):
+                    await self.store.finish_attempt(work.step.id, record, fallback, self.owner)
+                return
 
 
 def _alive(pid: int) -> bool:

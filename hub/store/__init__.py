@@ -14,6 +14,7 @@ inline engine's queue; a ``lease_until`` in the future means a worker holds it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -208,9 +209,21 @@ class Store(Protocol):
         """The saved cursor (JSON value), or None."""
 
     async def claim_due(
-        self, now: datetime, limit: int, lease_seconds: float, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        owner: str,
+        exclude_connections: Sequence[str] = (),
     ) -> list[StepWork]:
-        """Lease up to ``limit`` pending steps due by ``now`` (or whose lease expired)."""
+        """Lease up to ``limit`` pending steps due by ``now`` (or whose lease expired),
+        leaving the steps of ``exclude_connections`` for later."""
+
+    async def renew_leases(self, step_row_ids: Sequence[str], owner: str, until: datetime) -> int:
+        """Extend ``owner``'s leases on steps it is running; returns how many it still holds."""
+
+    async def release_steps(self, step_row_ids: Sequence[str], owner: str) -> int:
+        """Give claimed steps back to the queue unrun."""
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending step falls due (None: nothing pending)."""
@@ -222,9 +235,14 @@ class Store(Protocol):
         """Free the leases of ``owner``, known to be dead; returns how many."""
 
     async def finish_attempt(
-        self, step_row_id: str, attempt: AttemptRecord, outcome: StepOutcome
+        self,
+        step_row_id: str,
+        attempt: AttemptRecord,
+        outcome: StepOutcome,
+        owner: str | None = None,
     ) -> None:
-        """Record an attempt and apply its outcome to step and run in one transaction."""
+        """Record an attempt and apply its outcome in one transaction (only while
+        ``owner``, if given, still holds the step's lease)."""
 
     async def replay(self, step_row_ids: list[str], from_start: bool = False) -> int:
         """Make dead (or any finished) steps due again, keeping idempotency keys.

@@ -17,7 +17,7 @@ dialect switch is ``writes.insert_for``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -185,24 +185,34 @@ class SqlStore:
     # -- the queue -----------------------------------------------------------------
 
     async def claim_due(
-        self, now: datetime, limit: int, lease_seconds: float, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease_seconds: float,
+        owner: str,
+        exclude_connections: Sequence[str] = (),
     ) -> list[StepWork]:
         """Lease up to ``limit`` pending steps due by ``now`` (or whose lease expired).
 
         The lease is ``now + lease_seconds``; a worker that dies simply lets it
-        lapse and the step is claimed again. Claims are serialized on the
-        writer (SQLite) or skip rows another claimer has locked (PostgreSQL),
-        so no step is handed to two claimers at once.
+        lapse and the step is claimed again, and a live worker renews it
+        (``renew_leases``) for as long as the step runs. Claims are serialized
+        on the writer (SQLite) or skip rows another claimer has locked
+        (PostgreSQL), so no step is handed to two claimers at once. Steps of
+        ``exclude_connections`` (saturated sinks) are left for later.
         """
 
         def work(conn: sa.Connection) -> list[StepWork]:
+            conditions = [
+                steps.c.status == "pending",
+                steps.c.due_at <= now,
+                sa.or_(steps.c.lease_until.is_(None), steps.c.lease_until < now),
+            ]
+            if exclude_connections:
+                conditions.append(steps.c.connection.not_in(list(exclude_connections)))
             pick = (
                 sa.select(steps.c.id)
-                .where(
-                    steps.c.status == "pending",
-                    steps.c.due_at <= now,
-                    sa.or_(steps.c.lease_until.is_(None), steps.c.lease_until < now),
-                )
+                .where(*conditions)
                 .order_by(steps.c.due_at, steps.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -273,19 +283,58 @@ class SqlStore:
         return await self._write(work)
 
     async def finish_attempt(
-        self, step_row_id: str, attempt: AttemptRecord, outcome: StepOutcome
+        self,
+        step_row_id: str,
+        attempt: AttemptRecord,
+        outcome: StepOutcome,
+        owner: str | None = None,
     ) -> None:
         """Record an attempt and apply its outcome to step and run in one transaction.
 
         The attempt is always recorded. The outcome is applied only while the
-        step is still pending: if ops cancelled it (replay from the start) or
-        another worker already finished it after a lease lapsed, the late
-        result must not move the run.
+        step is still pending and, when ``owner`` is given, still leased by
+        that owner: if ops cancelled it (replay from the start) or another
+        worker claimed it after a lease lapsed, the late result must not move
+        the run or clear the other worker's lease.
 
         Raises:
             LookupError: no step has that id.
         """
-        await self._write(lambda conn: writes.finish(conn, step_row_id, attempt, outcome))
+        await self._write(lambda conn: writes.finish(conn, step_row_id, attempt, outcome, owner))
+
+    async def renew_leases(self, step_row_ids: Sequence[str], owner: str, until: datetime) -> int:
+        """Extend ``owner``'s leases on running steps to ``until``; returns how many it still holds."""
+        if not step_row_ids:
+            return 0
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                sa.update(steps)
+                .where(
+                    steps.c.id.in_(list(step_row_ids)),
+                    steps.c.lease_owner == owner,
+                    steps.c.status == "pending",
+                )
+                .values(lease_until=until)
+            )
+            return int(result.rowcount or 0)
+
+        return await self._write(work)
+
+    async def release_steps(self, step_row_ids: Sequence[str], owner: str) -> int:
+        """Give claimed steps back to the queue unrun (their connection had no free slot)."""
+        if not step_row_ids:
+            return 0
+
+        def work(conn: sa.Connection) -> int:
+            result = conn.execute(
+                sa.update(steps)
+                .where(steps.c.id.in_(list(step_row_ids)), steps.c.lease_owner == owner)
+                .values(lease_until=None, lease_owner=None)
+            )
+            return int(result.rowcount or 0)
+
+        return await self._write(work)
 
     async def replay(self, step_row_ids: list[str], from_start: bool = False) -> int:
         """Make dead (or any finished) steps due again, keeping idempotency keys.

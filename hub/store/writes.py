@@ -174,7 +174,11 @@ def save_cursor(conn: sa.Connection, connection: str, source: str, cursor: Any) 
 
 
 def finish(
-    conn: sa.Connection, step_row_id: str, attempt: AttemptRecord, outcome: StepOutcome
+    conn: sa.Connection,
+    step_row_id: str,
+    attempt: AttemptRecord,
+    outcome: StepOutcome,
+    owner: str | None = None,
 ) -> None:
     now = utcnow()
     step = (
@@ -213,7 +217,9 @@ def finish(
         "lease_owner": None,
         "updated_at": now,
     }
-    if step["status"] != "pending":  # cancelled or finished meanwhile: record only
+    lost_lease = owner is not None and step["lease_owner"] != owner
+    if step["status"] != "pending" or lost_lease:
+        # Cancelled, finished, or re-claimed by another worker meanwhile: record only.
         conn.execute(
             sa.update(steps)
             .where(steps.c.id == step_row_id)
@@ -255,6 +261,9 @@ def _put_step(conn: sa.Connection, run_id: str, planned: PlannedRun, now: dateti
     if existing is None:
         conn.execute(sa.insert(steps).values(**_step_values(run_id, planned, now)))
         return
+    lease = conn.execute(sa.select(steps.c.lease_until).where(steps.c.id == existing)).scalar()
+    if aware(lease) is not None and aware(lease) > now:  # type: ignore[operator]
+        return  # a worker is running it right now: leave its lease alone
     values = _step_values(run_id, planned, now)
     for keep in ("id", "run_id", "created_at"):
         del values[keep]
@@ -284,9 +293,18 @@ def replay(conn: sa.Connection, step_row_ids: list[str], from_start: bool) -> in
                 .mappings()
                 .one()
             )
-        lease = aware(target["lease_until"])
-        if target["status"] == "pending" and lease is not None and lease > now:
-            continue  # a worker is executing it right now
+        running = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(steps)
+            .where(
+                steps.c.run_id == run_id,
+                steps.c.status == "pending",
+                steps.c.lease_until.is_not(None),
+                steps.c.lease_until > now,
+            )
+        ).scalar()
+        if running:
+            continue  # a worker is executing a step of this run right now: replay it later
         conn.execute(
             sa.update(steps)
             .where(steps.c.id == target["id"])

@@ -82,7 +82,8 @@ async def test_global_and_per_connection_limits_hold(tmp_path: Path) -> None:
 async def test_a_stuck_sink_does_not_stall_the_others(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{tmp_path / 'hub.db'}")
     await store.open()
-    await store.ingest([_item(n, "stuck" if n < 4 else "healthy") for n in range(24)])
+    # A backlog of 20 on the stuck sink: more than the global limit of 8.
+    await store.ingest([_item(n, "stuck" if n < 20 else "healthy") for n in range(40)])
 
     class Mixed(SlowRunner):
         async def execute(self, work: StepWork) -> Any:
@@ -102,3 +103,39 @@ async def test_a_stuck_sink_does_not_stall_the_others(tmp_path: Path) -> None:
         await dispatcher.stop(drain_timeout=0.1)
         await store.close()
     assert len(runner.done) == 20, "healthy deliveries waited behind a stuck sink"
+
+
+async def test_a_step_longer_than_its_lease_runs_once_across_two_processes(tmp_path: Path) -> None:
+    """Two dispatchers (as two `hub serve` on one store) and steps that outlive the lease."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    first, second = SqlStore(url), SqlStore(url)
+    await first.open()
+    await second.open()
+    await first.ingest([_item(n, "sink") for n in range(3)])
+    runs: Counter[str] = Counter()
+
+    class Long(SlowRunner):
+        async def execute(self, work: StepWork) -> tuple[AttemptRecord, StepOutcome]:
+            runs[work.step.id] += 1
+            await asyncio.sleep(1.2)  # well past the 0.3 s lease: only renewal keeps it
+            return AttemptRecord(utcnow(), 1200, "ok"), StepOutcome("ok", output={})
+
+    a = InlineDispatcher(first, Long(), lease_seconds=0.3, idle_wait=0.05)  # type: ignore[arg-type]
+    b = InlineDispatcher(second, Long(), lease_seconds=0.3, idle_wait=0.05)  # type: ignore[arg-type]
+    a.owner, b.owner = "host-a:1", "host-b:2"
+    await a.start()
+    await asyncio.sleep(0.1)
+    await b.start()
+    try:
+        for _ in range(100):
+            counts = await first.counts()
+            if counts["runs_succeeded"] == 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await a.stop()
+        await b.stop()
+        await first.close()
+        await second.close()
+    assert counts["runs_succeeded"] == 3
+    assert sorted(runs.values()) == [1, 1, 1], f"steps ran more than once: {dict(runs)}"

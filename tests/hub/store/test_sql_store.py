@@ -129,9 +129,11 @@ def item(
     return IngestItem(ev, [planned(key=key, recipe=f"r{i}", due=due) for i in range(1, runs + 1)])
 
 
-async def one_step(store: SqlStore, key: str = "k1") -> Any:
-    """Ingest one event with one run and claim its first step."""
+async def one_step(store: SqlStore, key: str = "k1", claim: bool = True) -> Any:
+    """Ingest one event with one run and (unless told not to) claim its first step."""
     assert await store.ingest([item(key)]) == [True]
+    if not claim:
+        return None
     (work,) = await store.claim_due(now() + timedelta(seconds=1), 10, 30, "w1")
     return work
 
@@ -348,19 +350,68 @@ async def test_replay_from_start_reuses_later_step_rows(store: SqlStore) -> None
     assert len(await store.list_attempts(second.step.id)) == 1  # history kept
 
 
+async def test_replay_waits_while_a_step_of_the_run_is_running(store: SqlStore) -> None:
+    work = await one_step(store)
+    await store.finish_attempt(
+        work.step.id, attempt(), StepOutcome("ok", output={}, next_step=planned("s2", 1))
+    )
+    (second,) = await store.claim_due(now() + timedelta(seconds=1), 10, 30, "busy")
+    # Replaying while s2 runs would let a second worker run s2 at the same time.
+    assert await store.replay([work.step.id], from_start=True) == 0
+    got = await store.get_run(work.run.id)
+    assert got is not None and [s.status for s in got[1]] == ["succeeded", "pending"]
+
+
 async def test_late_result_for_cancelled_step_does_not_move_run(store: SqlStore) -> None:
     work = await one_step(store)
     await store.finish_attempt(
         work.step.id, attempt(), StepOutcome("ok", output={}, next_step=planned("s2", 1))
     )
-    (second,) = await store.claim_due(now() + timedelta(seconds=1), 10, 1, "slow")
+    # A worker claimed s2 long ago and its lease lapsed (it hung); ops replay the run.
+    (second,) = await store.claim_due(now(), 10, 0.001, "slow")
+    await asyncio.sleep(0.01)
     assert await store.replay([work.step.id], from_start=True) == 1
-    await store.finish_attempt(second.step.id, attempt(), StepOutcome("ok", output={"late": 1}))
+    await store.finish_attempt(
+        second.step.id, attempt(), StepOutcome("ok", output={"late": 1}), owner="slow"
+    )
     got = await store.get_run(work.run.id)
     assert got is not None
     assert got[0].status == "running"
     assert [s.status for s in got[1]] == ["pending", "cancelled"]
     assert len(await store.list_attempts(second.step.id)) == 1
+
+
+async def test_result_of_a_lost_lease_is_recorded_not_applied(store: SqlStore) -> None:
+    await one_step(store, claim=False)
+    (first,) = await store.claim_due(now(), 10, 0.001, "worker-a")
+    await asyncio.sleep(0.01)
+    (again,) = await store.claim_due(now(), 10, 30, "worker-b")
+    assert again.step.id == first.step.id
+    await store.finish_attempt(
+        first.step.id, attempt(), StepOutcome("ok", output={}), owner="worker-a"
+    )
+    got = await store.get_delivery(first.step.id)
+    assert got is not None
+    step, run, attempts = got
+    assert step.status == "pending" and step.lease_until is not None  # worker-b still holds it
+    assert run.status != "succeeded" and len(attempts) == 1
+    await store.finish_attempt(
+        first.step.id, attempt(), StepOutcome("ok", output={}), owner="worker-b"
+    )
+    got = await store.get_delivery(first.step.id)
+    assert got is not None and got[0].status == "succeeded"
+
+
+async def test_leases_renew_and_release(store: SqlStore) -> None:
+    await one_step(store, claim=False)
+    (work,) = await store.claim_due(now(), 10, 0.001, "me")
+    later = now() + timedelta(minutes=5)
+    assert await store.renew_leases([work.step.id], "me", later) == 1
+    assert await store.renew_leases([work.step.id], "someone-else", later) == 0
+    assert await store.claim_due(now() + timedelta(seconds=1), 10, 30, "other") == []
+    assert await store.release_steps([work.step.id], "me") == 1
+    (back,) = await store.claim_due(now() + timedelta(seconds=1), 10, 30, "other")
+    assert back.step.id == work.step.id
 
 
 # -- listings ------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def step_idempotency_key(recipe_name: str, event_key: str, step_id: str) -> str:
     vendor idempotency key), so the same delivery on the same connection gives
     the same key, and the NUL separators keep ``("a", "b:c")`` and ``("a:b", "c")``
     apart. 40 characters fit every vendor field we use (Zoho's
-    ``reference_number`` allows 50).
+    ``reference_number`` allows 100).
     """
     raw = f"{recipe_name}\x00{event_key}\x00{step_id}".encode()
     return hashlib.sha256(raw).hexdigest()[:40]

@@ -40,6 +40,7 @@ __all__ = [
 CONTACTS = "/books/v3/contacts"
 PAYMENTS = "/books/v3/customerpayments"
 REFERENCE_MAX = 100  # Books' limit on reference_number
+DUPLICATE_NAME = 3062  # "The contact name already exists"
 
 
 def _session(ctx: ActionContext) -> ZohoBooksSession:
@@ -89,6 +90,35 @@ def books_result(resp: Response, what: str) -> dict[str, Any]:
             f"Zoho Books rejected {what}: {_books_message(body)}", resp.status, str(body)[:300]
         )
     return body
+
+
+def books_code(resp: Response) -> int | None:
+    """Books' numeric error ``code`` in an answer's body, if it has one."""
+    body = _json_or_none(resp)
+    code = body.get("code") if isinstance(body, dict) else None
+    try:
+        return int(code) if code is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _digits(value: str) -> str:
+    return "".join(ch for ch in value if ch.isdigit())[-10:]
+
+
+def _same_customer(row: dict[str, Any], item: ContactIn) -> bool:
+    """True when a search hit really is this customer (Books' filters match loosely).
+
+    Vendors are never customers; the email (else the phone's last ten digits)
+    must match exactly when the row shows it.
+    """
+    if row.get("contact_type") not in (None, "", "customer"):
+        return False
+    if item.email and row.get("email"):
+        return str(row["email"]).strip().lower() == item.email.strip().lower()
+    if not item.email and item.phone and row.get("phone"):
+        return _digits(str(row["phone"])) == _digits(item.phone)
+    return True
 
 
 def _json_or_none(resp: Response) -> Any:
@@ -154,6 +184,17 @@ class UpsertContact(Action[ZohoBooksConfig, ContactIn]):
         if found is not None:
             return {"contact_id": str(found["contact_id"]), "created": False}
         resp = await session.request("POST", CONTACTS, json_body=self._body(item))
+        if books_code(resp) == DUPLICATE_NAME:
+            # Either a concurrent run just created this very customer (same
+            # email/phone: find it), or another customer already has the name
+            # (Books names are unique): create under a name that tells them apart.
+            found = await self._find(session, item)
+            if found is not None:
+                return {"contact_id": str(found["contact_id"]), "created": False}
+            if item.email or item.phone:
+                body = self._body(item)
+                body["contact_name"] = f"{item.contact_name} ({item.email or item.phone})"
+                resp = await session.request("POST", CONTACTS, json_body=body)
         contact = _record(books_result(resp, "the contact"), "contact", "the contact")
         return {"contact_id": str(contact["contact_id"]), "created": True}
 
@@ -166,9 +207,8 @@ class UpsertContact(Action[ZohoBooksConfig, ContactIn]):
             query = {"contact_name": item.contact_name}
         resp = await session.request("GET", CONTACTS, params=query)
         body = books_result(resp, "the contact search")
-        rows = body.get("contacts") or []
-        for row in rows:
-            if isinstance(row, dict) and row.get("contact_id"):
+        for row in body.get("contacts") or []:
+            if isinstance(row, dict) and row.get("contact_id") and _same_customer(row, item):
                 return row
         return None
 

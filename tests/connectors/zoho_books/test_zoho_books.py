@@ -528,3 +528,30 @@ async def test_tokens_and_secrets_stay_out_of_the_attempt_log(books: Books) -> N
     logged = " ".join(f"{e.url} {e.request} {e.response}" for e in sink)
     assert "sandbox-secret" not in logged and "1000.sandbox.refresh" not in logged
     assert books.session.oauth._token is not None and books.session.oauth._token not in logged
+
+
+async def test_two_runs_for_one_new_customer_at_once_end_with_one_contact(books: Books) -> None:
+    """Both search, both create: the loser of the race finds the winner's contact."""
+    item = ContactIn(contact_name="Meera Nair", email="meera@example.in")
+    action = UpsertContact(books.config, "books")
+    results = await asyncio.gather(
+        *(action.run(item, books.ctx(f"k{n}")) for n in range(2)), return_exceptions=True
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    ids = {r["contact_id"] for r in results if isinstance(r, dict)}
+    assert len(ids) == 1
+    state = await books.state()
+    assert [c["email"] for c in state["contacts"]] == ["meera@example.in"]
+
+
+async def test_another_customer_with_the_same_name_gets_a_distinct_contact(books: Books) -> None:
+    action = UpsertContact(books.config, "books")
+    first = await action.run(
+        ContactIn(contact_name="Asha Rao", email="asha1@example.in"), books.ctx("a")
+    )
+    second = await action.run(
+        ContactIn(contact_name="Asha Rao", email="asha2@example.in"), books.ctx("b")
+    )
+    assert first["contact_id"] != second["contact_id"]
+    names = sorted(c["contact_name"] for c in (await books.state())["contacts"])
+    assert names == ["Asha Rao", "Asha Rao (asha2@example.in)"]

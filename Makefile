@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SRC := hub connectors tests $(wildcard bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve sandbox fmt lint type test test-contract test-integration schemas check clean
+.PHONY: help install demo serve sandbox fmt lint type test test-contract test-integration schemas validate check clean
 
 help: ## Show the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -29,12 +30,12 @@ sandbox: install ## Serve the vendor sandboxes on 127.0.0.1:8090
 	$(BIN)/hub sandbox
 
 fmt: install ## Format the code
-	$(BIN)/ruff format hub connectors tests bench
-	$(BIN)/ruff check --fix hub connectors tests bench
+	$(BIN)/ruff format $(SRC)
+	$(BIN)/ruff check --fix $(SRC)
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check hub connectors tests bench
-	$(BIN)/ruff format --check hub connectors tests bench
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
 
 type: install ## mypy --strict on hub/ and connectors/
 	$(BIN)/mypy
@@ -51,8 +52,10 @@ test-integration: install ## Tests that need real services
 schemas: install ## Regenerate hub/schemas/{config,recipe}.json from the code
 	$(BIN)/hub schemas
 
-check: lint type test ## What CI runs
+validate: install ## Validate the example recipes against the installed connectors
 	$(BIN)/hub recipes validate recipes/
+
+check: lint type test validate ## Everything CI runs
 
 clean: ## Remove the venv and local state
 	rm -rf $(VENV) .hub .hub-demo .pytest_cache .mypy_cache .ruff_cache

@@ -151,6 +151,11 @@ def load_hub(
     Raises:
         ConfigError: every invalid connection or recipe, each with where it is.
     """
+    if config.engine == "celery":
+        raise ConfigError(
+            "engine: celery is not available in this release (hub worker is not built yet); "
+            "use engine: inline, which runs steps inside hub serve"
+        )
     registry = registry or Registry.from_entry_points()
     connections = ConnectionSet.build(config.connections, registry)
     paths = config.recipe_paths()

@@ -48,6 +48,16 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _safe_url(url: str) -> str:
+    """A database URL fit for logs: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparseable URL is shown without its credentials
+        return url.split("@")[-1]
+
+
 def _when(value: str | None) -> Any:
     if value is None:
         return None
@@ -108,7 +118,7 @@ def serve(ctx: click.Context, listen: str | None, log_level: str) -> None:
     hub = load_hub(config)
     host, port = config.host_port()
     err.print(
-        f"hub serving on http://{host}:{port}  store={config.store_url()}  engine={config.engine}  "
+        f"hub serving on http://{host}:{port}  store={_safe_url(config.store_url())}  engine={config.engine}  "
         f"connections={len(list(hub.connections))}  recipes={len(hub.recipes)}",
         highlight=False,
     )

@@ -24,7 +24,7 @@ from hub.errors import ConfigError
 __all__ = ["MASK", "Secret", "SecretBox", "load_master_key", "resolve_env"]
 
 MASK = "********"
-_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class Secret:
@@ -83,22 +83,35 @@ class Secret:
 
 
 def resolve_env(value: Any, env: dict[str, str] | None = None, path: str = "") -> Any:
-    """Replace every ``${env:NAME}`` in strings nested in ``value``.
+    """Replace every ``${env:NAME}`` (or ``${env:NAME:-default}``) in strings nested in ``value``.
+
+    A reference that resolves to nothing at all (``${env:OLD:-}`` unset) becomes
+    ``None``, so optional secrets such as a previous signing key can stay in
+    the file between rotations.
 
     Raises:
-        ConfigError: naming the variable and where it was used, when it is unset.
+        ConfigError: naming the variable and where it was used, when it is unset
+            and has no default.
     """
     environ = os.environ if env is None else env
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in environ:
-                where = f" (at {path})" if path else ""
-                raise ConfigError(f"environment variable {name} is not set{where}")
-            return environ[name]
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            where = f" (at {path})" if path else ""
+            raise ConfigError(
+                f"environment variable {name} is not set{where}; set it, or write "
+                f"${{env:{name}:-}} to make it optional"
+            )
 
-        return _ENV_REF.sub(sub, value)
+        resolved = _ENV_REF.sub(sub, value)
+        if resolved == "" and _ENV_REF.fullmatch(value):
+            return None
+        return resolved
     if isinstance(value, dict):
         return {k: resolve_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list):

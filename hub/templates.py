@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import nodes
 from jinja2.environment import TemplateExpression
@@ -228,6 +229,34 @@ def _filter_json(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent, default=_json_default)
 
 
+def _filter_local_date(value: Any, tz: str = "Asia/Kolkata") -> str:
+    """The calendar date (``yyyy-mm-dd``) of a timestamp in time zone ``tz``.
+
+    Events carry UTC times; books are kept in local dates. A payment at 00:30
+    IST is 19:00 UTC the day before, so ``created_at[:10]`` would book it on
+    the wrong day (and, at month-end, in the wrong month).
+    """
+    _check_defined(value)
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"local_date: {value!r} is not an ISO 8601 timestamp") from None
+    else:
+        raise ValueError(f"local_date: expected a timestamp, got {type(value).__name__}")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"local_date: unknown time zone {tz!r} (use an IANA name like Asia/Kolkata)"
+        ) from None
+    return when.astimezone(zone).date().isoformat()
+
+
 def _now() -> datetime:
     """The current time, aware in UTC."""
     return datetime.now(UTC)
@@ -242,6 +271,7 @@ def _build_environment() -> HubEnvironment:
             "paise": _filter_paise,
             "digits": _filter_digits,
             "json": _filter_json,
+            "local_date": _filter_local_date,
         }
     )
     env.globals["now"] = _now

@@ -56,3 +56,13 @@ def test_bad_master_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("HUB_SECRET_KEY", "not-a-key")
     with pytest.raises(ConfigError, match="hub keygen"):
         load_master_key(tmp_path / "k")
+
+
+def test_env_defaults_make_optional_secrets_possible() -> None:
+    doc = {"old": "${env:OLD_SECRET:-}", "mode": "${env:MODE:-live}", "key": "${env:KEY:-}x"}
+    assert resolve_env(doc, {}) == {"old": None, "mode": "live", "key": "x"}
+    assert resolve_env(doc, {"OLD_SECRET": "s1", "MODE": "test", "KEY": "k"}) == {
+        "old": "s1",
+        "mode": "test",
+        "key": "kx",
+    }

@@ -251,3 +251,16 @@ def test_make_context_exposes_the_event_dict() -> None:
     )
     assert render_value("{{ steps.contact.id }}", ctx) == 1
     assert render_value("{{ recipe.name }}", ctx) == "pay_to_books"
+
+
+def test_local_date_books_late_night_ist_payments_on_the_ist_day() -> None:
+    from hub.templates import render_value
+
+    ctx = {"event": {"data": {"created_at": "2026-03-31T19:00:00+00:00"}}}
+    assert (
+        render_value("{{ event.data.created_at | local_date('Asia/Kolkata') }}", ctx)
+        == "2026-04-01"
+    )
+    assert render_value("{{ event.data.created_at | local_date('UTC') }}", ctx) == "2026-03-31"
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        render_value("{{ event.data.created_at | local_date('Mars/Olympus') }}", ctx)

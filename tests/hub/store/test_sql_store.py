@@ -355,7 +355,7 @@ async def test_replay_waits_while_a_step_of_the_run_is_running(store: SqlStore) 
     await store.finish_attempt(
         work.step.id, attempt(), StepOutcome("ok", output={}, next_step=planned("s2", 1))
     )
-    (second,) = await store.claim_due(now() + timedelta(seconds=1), 10, 30, "busy")
+    (_running,) = await store.claim_due(now() + timedelta(seconds=1), 10, 30, "busy")
     # Replaying while s2 runs would let a second worker run s2 at the same time.
     assert await store.replay([work.step.id], from_start=True) == 0
     got = await store.get_run(work.run.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ class Hub:
     poller: Poller | None = None
     box: SecretBox | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _budget_reported: dict[str, float] = field(default_factory=dict)
+    _budget_alerted: set[str] = field(default_factory=set)
 
     def recipe_map(self) -> dict[str, Recipe]:
         return {r.name or "": r for r in self.recipes}
@@ -123,6 +126,40 @@ class Hub:
 
     def _count(self, work: StepWork, outcome: str) -> None:
         self.metrics.deliveries.labels(work.step.action, outcome).inc()
+        self._report_budget(work.step.connection)
+
+    def _report_budget(self, connection: str) -> None:
+        """Keep the connection's API use in its state (at most every 5 s), warn once at 80 %."""
+        conn = self.connections.get(connection)
+        budget = conn.session.budget if conn is not None and conn.session is not None else None
+        if budget is None:
+            return
+        now = time.monotonic()
+        crossed, alerted = budget.crossed_alert, connection in self._budget_alerted
+        if now - self._budget_reported.get(connection, 0.0) < 5.0 and crossed == alerted:
+            return
+        self._budget_reported[connection] = now
+        usage = budget.usage()
+        patch: dict[str, Any] = {"api_budget": usage.as_dict()}
+        if crossed and not alerted:
+            self._budget_alerted.add(connection)
+            log.warning(
+                "connection %s has used %.0f%% of its daily API budget (%s of %s calls)",
+                connection,
+                100 * (usage.day_fraction or 0),
+                usage.day_used,
+                usage.day_limit,
+            )
+            patch["api_budget_alert"] = True
+        elif alerted and not crossed:
+            self._budget_alerted.discard(connection)
+            patch["api_budget_alert"] = None
+        task = asyncio.get_running_loop().create_task(
+            self.store.update_connection_state(connection, patch)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

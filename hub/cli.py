@@ -622,20 +622,34 @@ def connections_list(ctx: click.Context, as_json: bool) -> None:
                 "enabled": spec.enabled,
                 "needs_reauth": bool(state.get("needs_reauth")),
                 "reauth_reason": state.get("reauth_reason"),
+                "api_budget": state.get("api_budget"),
+                "api_budget_alert": bool(state.get("api_budget_alert")),
+                "polls": {k[5:]: v for k, v in state.items() if k.startswith("poll:")},
             }
         )
     if as_json:
         _emit_json({"connections": docs})
         return
-    table = Table("name", "connector", "enabled", "needs re-auth")
+    table = Table("name", "connector", "enabled", "API use today", "needs re-auth")
     for d in docs:
         table.add_row(
             d["name"],
             d["connector"],
             "yes" if d["enabled"] else "no",
+            _budget_text(d["api_budget"], d["api_budget_alert"]),
             f"[red]yes[/]: {d['reauth_reason']}" if d["needs_reauth"] else "",
         )
     out.print(table)
+
+
+def _budget_text(budget: dict[str, Any] | None, alert: bool) -> str:
+    if not budget:
+        return ""
+    limit = budget.get("day_limit")
+    text = f"{budget.get('day_used', 0)}/{limit}" if limit else f"{budget.get('day_used', 0)} calls"
+    if budget.get("day_fraction") is not None:
+        text += f" ({100 * budget['day_fraction']:.0f}%)"
+    return f"[red]{text}[/]" if alert else text
 
 
 @connections.command("backfill")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from hub.http import HttpClient
+    from hub.limits import ApiBudget
 
 __all__ = [
     "Action",
@@ -116,7 +117,11 @@ class ConnectorSession:
     """Per-connection state shared by that connection's actions (tokens, limiters).
 
     Created once per connection by the hub; ``open``/``close`` run with the app.
+    A session that sets ``budget`` (an ``ApiBudget``) has its vendor's rate
+    limits respected by the dispatcher: steps wait for budget rather than fail.
     """
+
+    budget: ApiBudget | None = None
 
     def __init__(self, config: ConnectorConfig, connection: str, http: HttpClient) -> None:
         self.config = config
@@ -183,6 +188,14 @@ class PollingSource(Generic[ConfigT, CursorT]):
     def __init__(self, config: ConfigT, connection: str = "") -> None:
         self.config = config
         self.connection = connection
+
+    def configured(self) -> bool:
+        """False when this connection's config leaves the source off (no API key, no folder).
+
+        A connection used only for webhooks then runs no poller, instead of
+        failing a poll every interval.
+        """
+        return True
 
     async def poll(self, cursor: CursorT | None, ctx: PollContext) -> Page[CursorT]:
         """Fetch the events after ``cursor``; keep the cursor when there is nothing new."""

@@ -94,7 +94,7 @@ class Poller:
 
     @property
     def sources(self) -> list[tuple[LiveConnection, PollingSource[Any, Any]]]:
-        return [(c, p) for c in self.connections if c.enabled for p in c.pollers]
+        return [(c, p) for c in self.connections if c.enabled for p in c.pollers if p.configured()]
 
     async def start(self) -> None:
         for conn, source in self.sources:

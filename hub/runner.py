@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -27,6 +27,7 @@ from hub.connector import ActionContext
 from hub.errors import AuthError, ConfigError, PermanentError, TransientError
 from hub.events import Event, utcnow
 from hub.http import Exchange, record_exchanges, stop_recording
+from hub.limits import Throttled
 from hub.recipes import Recipe, Step
 from hub.retry import DEFAULT_POLICY
 from hub.router import plan_step
@@ -124,6 +125,11 @@ class Runner:
                 if next_index < len(recipe.steps)
                 else None
             )
+        except Throttled as exc:
+            # The hub's own budget for this vendor is spent: wait, using no attempt.
+            record = self._record(started_at, t0, "throttled", exchanges, exc, None)
+            due = self.clock() + timedelta(seconds=exc.retry_after or 1.0)
+            return record, StepOutcome("retry", retry_at=due, error=str(exc))
         except TransientError as exc:
             policy = step.retry_policy() if step else DEFAULT_POLICY
             record = self._record(started_at, t0, "transient", exchanges, exc, exc.status)
@@ -164,6 +170,12 @@ class Runner:
             response=_exchanges_text(exchanges, "response"),
         )
         return record, StepOutcome(kind, output=output, next_step=next_step)
+
+    def budget_wait(self, work: StepWork) -> float:
+        """Seconds until the step's sink connection has API budget for a call (0: now)."""
+        conn = self.connections.get(work.step.connection)
+        budget = conn.session.budget if conn is not None and conn.session is not None else None
+        return budget.wait_time() if budget is not None else 0.0
 
     def _find_step(self, recipe: Recipe, work: StepWork) -> Step:
         idx = work.step.step_index

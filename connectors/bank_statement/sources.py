@@ -82,6 +82,10 @@ class StatementFolder(PollingSource[BankStatementConfig, Cursor]):
     emits = (EVENT_TYPE,)
     interval = timedelta(minutes=5)
 
+    def configured(self) -> bool:
+        """A connection without a ``folder`` only takes credit-advice webhooks."""
+        return bool(self.config.folder)
+
     async def poll(self, cursor: Cursor | None, ctx: PollContext) -> Page[Cursor]:
         """Import up to ``files_per_poll`` settled files; quarantine the ones that fail."""
         folder = self._folder()

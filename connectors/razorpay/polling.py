@@ -130,6 +130,10 @@ class RazorpayPayments(PollingSource[RazorpayConfig, Cursor]):
 
     # ----------------------------------------------------------------------------- poll
 
+    def configured(self) -> bool:
+        """Polling needs API keys; a webhook-only connection runs no poller."""
+        return bool(self.config.key_id) and self.config.key_secret is not None
+
     async def poll(self, cursor: Cursor | None, ctx: PollContext) -> Page[Cursor]:
         """One page of one window; see the class docstring for the cursor contract.
 

@@ -35,6 +35,7 @@ import math
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -152,6 +153,7 @@ class SandboxState:
     calls: dict[str, list[float]] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: int = 0
+    by_route: Counter[str] = field(default_factory=Counter)
 
     def reset(self) -> None:
         """Forget what was sent, scripted and expired; keep the configuration."""
@@ -161,6 +163,7 @@ class SandboxState:
         self.calls.clear()
         self.faults.clear()
         self.requests = 0
+        self.by_route.clear()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         for i, fault in enumerate(self.faults):
@@ -173,7 +176,8 @@ class SandboxState:
             "phone_number_id": self.phone_number_id,
             "sent": self.sent,
             "last_inbound": self.last_inbound,
-            "requests": self.requests,
+            # The sandbox convention (hub.testing.actions): counts per "METHOD /vendor/path".
+            "requests": {"total": self.requests, "by_route": dict(self.by_route)},
             "faults_pending": [f.as_json() for f in self.faults],
         }
 
@@ -343,8 +347,10 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     found = _VENDOR_PATH.search(request.path)  # without the prefix ``hub sandbox`` mounts under
     state = request.app[STATE]
+    path = found.group(0) if found else request.path
     state.requests += 1
-    fault = state.take_fault(request.method, found.group(0) if found else request.path)
+    state.by_route[f"{request.method} {path}"] += 1
+    fault = state.take_fault(request.method, path)
     if fault is not None and fault.kind == "status":
         body = fault.body if fault.body is not None else _fault_body(fault.status)
         return web.json_response(body, status=fault.status, headers=fault.headers)

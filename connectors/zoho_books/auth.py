@@ -34,6 +34,7 @@ from hub.errors import (
     TransientError,
 )
 from hub.http import HttpClient, Response, raise_for_status, retry_after_seconds
+from hub.limits import ApiBudget
 from hub.secrets import Secret
 
 from .config import ZohoBooksConfig
@@ -315,6 +316,9 @@ class ZohoBooksSession(ConnectorSession):
             clock=clock,
             timeout=config.timeout,
         )
+        self.budget = ApiBudget(
+            per_minute=config.requests_per_minute, per_day=config.daily_api_calls, clock=clock
+        )
 
     async def request(
         self,
@@ -324,7 +328,10 @@ class ZohoBooksSession(ConnectorSession):
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
     ) -> Response:
-        """One Books API call: ``organization_id`` added, token attached, 401 retried once."""
+        """One Books API call: within the org's budget, ``organization_id`` added,
+        token attached, 401 retried once."""
+        assert self.budget is not None
+        self.budget.take(1, f"Zoho Books organization {self.config.organization_id}")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         query["organization_id"] = self.config.organization_id
         return await self.oauth.call(

@@ -90,6 +90,20 @@ class ZohoBooksConfig(ConnectorConfig):
         gt=0,
         description="Seconds to wait for one Zoho answer before treating the call as failed.",
     )
+    requests_per_minute: int = Field(
+        default=100,
+        ge=1,
+        description="Books' per-organization limit (100/minute); the hub keeps under it.",
+    )
+    daily_api_calls: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The organization's daily API calls by plan (Free 1000, Standard 2000, "
+            "Professional 5000, Premium and above 10000); None: not tracked. "
+            "Steps wait for the next day's budget instead of failing; ops see use at 80%."
+        ),
+    )
 
     def accounts_base(self) -> str:
         """The accounts server to refresh tokens at, without a trailing slash."""

@@ -144,12 +144,17 @@ class InlineDispatcher:
             except Exception:
                 log.exception("claiming due steps failed")
             handed_back = []
+            postponed: dict[float, list[str]] = {}
             for work in claimed:
                 conn = work.step.connection
                 if work.step.id in self._in_flight:
                     continue
                 if self._running[conn] >= self.per_connection:
                     handed_back.append(work.step.id)
+                    continue
+                wait = self.runner.budget_wait(work)
+                if wait > 0:  # the vendor's budget is spent: wait, don't spend an attempt
+                    postponed.setdefault(round(wait, 1), []).append(work.step.id)
                     continue
                 self._running[conn] += 1
                 self._in_flight.add(work.step.id)
@@ -159,7 +164,11 @@ class InlineDispatcher:
             if handed_back:
                 with contextlib.suppress(Exception):
                     await self.store.release_steps(handed_back, self.owner)
-            started = len(claimed) - len(handed_back)
+            for wait, ids in postponed.items():
+                with contextlib.suppress(Exception):
+                    due = self.clock() + timedelta(seconds=wait)
+                    await self.store.release_steps(ids, self.owner, due_at=due)
+            started = len(claimed) - len(handed_back) - sum(len(v) for v in postponed.values())
             if started and started >= free:
                 continue  # slots are full now: the top of the loop waits for one
             if started:

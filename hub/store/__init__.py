@@ -102,7 +102,7 @@ class AttemptRow:
     number: int
     started_at: datetime
     duration_ms: float
-    outcome: Literal["ok", "transient", "permanent", "skipped"]
+    outcome: Literal["ok", "transient", "permanent", "skipped", "throttled"]
     status_code: int | None
     error: str | None
     request: str | None
@@ -124,7 +124,7 @@ class AttemptRecord:
 
     started_at: datetime
     duration_ms: float
-    outcome: Literal["ok", "transient", "permanent", "skipped"]
+    outcome: Literal["ok", "transient", "permanent", "skipped", "throttled"]
     status_code: int | None = None
     error: str | None = None
     request: str | None = None
@@ -222,8 +222,10 @@ class Store(Protocol):
     async def renew_leases(self, step_row_ids: Sequence[str], owner: str, until: datetime) -> int:
         """Extend ``owner``'s leases on steps it is running; returns how many it still holds."""
 
-    async def release_steps(self, step_row_ids: Sequence[str], owner: str) -> int:
-        """Give claimed steps back to the queue unrun."""
+    async def release_steps(
+        self, step_row_ids: Sequence[str], owner: str, due_at: datetime | None = None
+    ) -> int:
+        """Give claimed steps back to the queue unrun (due again at ``due_at`` if given)."""
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending step falls due (None: nothing pending)."""

@@ -321,16 +321,22 @@ class SqlStore:
 
         return await self._write(work)
 
-    async def release_steps(self, step_row_ids: Sequence[str], owner: str) -> int:
-        """Give claimed steps back to the queue unrun (their connection had no free slot)."""
+    async def release_steps(
+        self, step_row_ids: Sequence[str], owner: str, due_at: datetime | None = None
+    ) -> int:
+        """Give claimed steps back to the queue unrun: their connection had no free
+        slot, or no API budget left (then they fall due again at ``due_at``)."""
         if not step_row_ids:
             return 0
+        values: dict[str, Any] = {"lease_until": None, "lease_owner": None}
+        if due_at is not None:
+            values["due_at"] = due_at
 
         def work(conn: sa.Connection) -> int:
             result = conn.execute(
                 sa.update(steps)
                 .where(steps.c.id.in_(list(step_row_ids)), steps.c.lease_owner == owner)
-                .values(lease_until=None, lease_owner=None)
+                .values(**values)
             )
             return int(result.rowcount or 0)
 

@@ -211,8 +211,10 @@ def finish(
             response=attempt.response,
         )
     )
+    # A throttled try waited for the hub's own API budget: it used no attempt.
+    counted = 0 if attempt.outcome == "throttled" else 1
     step_values: dict[str, Any] = {
-        "attempts": step["attempts"] + 1,
+        "attempts": step["attempts"] + counted,
         "lease_until": None,
         "lease_owner": None,
         "updated_at": now,
@@ -223,7 +225,7 @@ def finish(
         conn.execute(
             sa.update(steps)
             .where(steps.c.id == step_row_id)
-            .values(attempts=step["attempts"] + 1, updated_at=now)
+            .values(attempts=step["attempts"] + counted, updated_at=now)
         )
         return
     run_values: dict[str, Any] = {"updated_at": now}

@@ -66,10 +66,14 @@ class PollingSourceContract:
     async def test_empty_poll_keeps_the_cursor(self) -> None:
         await self.seed(3)
         source = self.make_source()
-        _, cursor = await self.drain(source, None)
+        seen, cursor = await self.drain(source, None)
         page = await source.poll(cursor, await self.context())
-        new = [e for e in page.events]
-        assert page.cursor == cursor or not new, "an empty poll moved the cursor"
+        known = {e.idempotency_key for e in seen}
+        new = [e.idempotency_key for e in page.events if e.idempotency_key not in known]
+        assert not new, f"with nothing new at the vendor, a poll returned new keys {new[:5]}"
+        # Re-fetching an overlap (same keys) may move a window forward; an empty page may not.
+        if not page.events:
+            assert page.cursor == cursor, "an empty poll moved the cursor"
         assert not page.more
 
     async def test_resumes_from_cursor_and_loses_nothing_across_a_restart(self) -> None:

@@ -197,3 +197,28 @@ async def test_rate_limit_waits_for_retry_after_then_delivers(
     waited = (second.started_at - first.started_at).total_seconds()
     assert waited >= 1.0, waited
     assert len(await sandbox.payments()) == 1
+
+
+async def test_spent_daily_budget_makes_work_wait_not_fail(
+    running_hub: Any, sandbox: Sandbox
+) -> None:
+    """Books allows the org N calls a day: the hub stops at N and waits; nothing is dead-lettered."""
+    hub = await running_hub(books={"daily_api_calls": 9})
+    for n in range(3):  # each payment costs 4 calls: search+create contact, search+create payment
+        await hub.post(payment_body(200 + n))
+    await hub.wait_for(lambda c: c.get("events", 0) == 3)
+    await asyncio.sleep(2.0)  # let every run go as far as the budget allows
+    counts = await hub.hub.store.counts()
+    assert counts["runs_dead"] == 0 and counts["runs_succeeded"] < 3
+    state = await sandbox.state()
+    api_calls = sum(
+        n for route, n in state["requests"]["by_route"].items() if "/books/v3/" in route
+    )
+    assert api_calls <= 9, f"the hub spent {api_calls} calls of a 9-call budget"
+    assert len(await sandbox.payments()) == counts["runs_succeeded"]
+    waiting = [s for s, _ in await _deliveries(hub) if s.status == "pending"]
+    assert waiting and all(s.attempts == 0 for s in waiting), "waiting for budget used up attempts"
+    assert all(s.due_at is not None and s.due_at > s.updated_at for s in waiting)
+    row = await hub.hub.store.get_connection("books")
+    assert row is not None and row.state.get("api_budget_alert") is True
+    assert row.state["api_budget"]["day_limit"] == 9

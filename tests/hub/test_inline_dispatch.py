@@ -25,6 +25,9 @@ class SlowRunner:
         self.total_peak = 0
         self.done: list[str] = []
 
+    def budget_wait(self, work: StepWork) -> float:
+        return 0.0
+
     async def execute(self, work: StepWork) -> tuple[AttemptRecord, StepOutcome]:
         conn = work.step.connection
         self.now[conn] += 1

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-SRC := hub connectors tests $(wildcard bench)
+SRC := hub connectors tests examples $(wildcard bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo serve sandbox fmt lint type test test-contract test-integration schemas validate check clean

@@ -1,0 +1,1 @@
+"""Tests of the out-of-tree example packages under ``examples/``."""

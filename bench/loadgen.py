@@ -1,0 +1,374 @@
+"""Signed webhook payloads and the load generators that send them (wrk, or a Python fallback).
+
+Why the pieces look the way they do:
+
+* **Distinct payloads.** The hub dedupes on the Razorpay payment id, so a
+  generator that replays one body would measure the dedupe shortcut, not the
+  durable insert. Every request therefore carries its own payment id (and
+  ``X-Razorpay-Event-Id``), pre-signed here in Python, where HMAC is cheap,
+  and written to a *request file* (one ``signature<TAB>event-id<TAB>body``
+  line per request, one file per generator thread so threads never share
+  ids). The generator only reads lines, so the signing cost is not charged to
+  the run. A generator that runs out of lines starts the file again and says
+  so (``wraps``): the orchestrator sizes files so that this never happens on
+  a hub run.
+* **Another process.** The generator is always a subprocess (``wrk``, or
+  ``python bench/loadgen.py``), so it never shares an event loop or a GIL with
+  the server it measures. It still shares the machine's cores; see
+  bench/README.md.
+* **One result shape.** Both generators print one JSON line
+  (``BENCH_RESULT {...}``) with requests, duration, latency percentiles and
+  error counts, so the orchestrator never parses human-readable output.
+
+Run the Python generator by hand::
+
+    .venv/bin/python bench/loadgen.py --url http://127.0.0.1:8181/hooks/razorpay-main \\
+        --requests-file /tmp/req.0 --duration 5 --connections 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = [
+    "RESULT_PREFIX",
+    "GenResult",
+    "have_wrk",
+    "run_generator",
+    "write_request_files",
+    "wrk_script",
+]
+
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+@dataclass
+class GenResult:
+    """What one measured run of a generator saw (latencies in milliseconds)."""
+
+    generator: str
+    requests: int  # responses received within the run
+    duration_s: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int  # HTTP status >= 400 (wrk cannot tell 3xx from 2xx; we never send redirects)
+    socket_errors: int  # connect + read + write + timeout
+    wraps: int  # times a thread ran out of distinct requests and started over
+    gen_cpu_s: float  # CPU seconds the generator process itself used
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+def write_request_files(
+    directory: Path,
+    stem: str,
+    secret: str,
+    first_id: int,
+    per_thread: int,
+    threads: int,
+    seed: int = 1,
+) -> list[Path]:
+    """Write ``threads`` request files of ``per_thread`` distinct signed webhooks each.
+
+    Payment ids run from ``first_id`` upwards without gaps across the files,
+    so the caller can hand out disjoint id ranges to successive runs.
+    """
+    # Imported here so that `loadgen.py --help` and the Python generator do not
+    # pay for importing the hub.
+    from hub.demo import sample_payment
+
+    key = secret.encode()
+    rng = random.Random(seed + first_id)
+    paths = []
+    n = first_id
+    for t in range(threads):
+        path = directory / f"{stem}.{t}"
+        with path.open("wb") as out:
+            for _ in range(per_thread):
+                body = json.dumps(sample_payment(n, rng)).encode()
+                sig = hmac.new(key, body, hashlib.sha256).hexdigest()
+                # json.dumps without indent never emits a raw newline or tab.
+                out.write(f"{sig}\tevt_Bench{n:012d}\t".encode() + body + b"\n")
+                n += 1
+        paths.append(path)
+    return paths
+
+
+def _read_requests(path: Path) -> list[tuple[str, str, bytes]]:
+    out = []
+    with path.open("rb") as f:
+        for line in f:
+            sig, evt, body = line.rstrip(b"\n").split(b"\t", 2)
+            out.append((sig.decode(), evt.decode(), body))
+    return out
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def wrk_script(request_stem: Path, hook_path: str) -> str:
+    """The Lua script: each wrk thread cycles through its own request file.
+
+    Lines are read lazily (buffered file I/O) rather than preloaded, so a
+    100k-request file costs no start-up time or per-thread memory; the
+    per-request Lua work (read a line, split it, ``wrk.format``) is the same
+    against every target, including the trivial server the generator's
+    ceiling is measured on. No ``response()`` callback: it would slow wrk
+    down, and wrk counts statuses >= 400 itself (``summary.errors.status``).
+    """
+    return f"""-- generated by bench/loadgen.py
+local stem = {json.dumps(str(request_stem))}
+local hook = {json.dumps(hook_path)}
+local threads = {{}}
+local counter = 0
+
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+local f
+local headers = {{["Content-Type"] = "application/json"}}
+wraps = 0
+
+function init(args)
+  f = assert(io.open(stem .. "." .. id, "rb"))
+end
+
+function request()
+  local line = f:read("*l")
+  if line == nil then
+    wraps = wraps + 1
+    f:seek("set")
+    line = f:read("*l")
+  end
+  local sig, evt, body = line:match("^([^\\t]*)\\t([^\\t]*)\\t(.*)$")
+  headers["X-Razorpay-Signature"] = sig
+  headers["X-Razorpay-Event-Id"] = evt
+  return wrk.format("POST", hook, headers, body)
+end
+
+function done(summary, latency, requests)
+  local w = 0
+  for _, t in ipairs(threads) do
+    w = w + (t:get("wraps") or 0)
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{RESULT_PREFIX}{{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, ' ..
+    '"non_2xx": %d, "socket_errors": %d, "wraps": %d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout, w))
+end
+"""
+
+
+def _run_wrk(
+    url: str, request_stem: Path, duration: float, connections: int, threads: int
+) -> GenResult:
+    hook_path = "/" + url.split("/", 3)[3]
+    script = request_stem.with_suffix(".lua")
+    script.write_text(wrk_script(request_stem, hook_path))
+    cmd = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout}")
+    r = json.loads(line[len(RESULT_PREFIX) :])
+    secs = r["duration_us"] / 1e6
+    return GenResult(
+        generator=f"wrk -t{threads}",
+        requests=r["requests"],
+        duration_s=secs,
+        rps=r["requests"] / secs if secs else 0.0,
+        p50_ms=r["p50_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        non_2xx=r["non_2xx"],
+        socket_errors=r["socket_errors"],
+        wraps=r["wraps"],
+        gen_cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+    )
+
+
+# --------------------------------------------------------------------------- Python fallback
+
+
+async def _python_load(
+    url: str, requests: list[tuple[str, str, bytes]], duration: float, connections: int
+) -> dict[str, float | int]:
+    """``connections`` keep-alive workers POSTing the next request until ``duration`` is up."""
+    import aiohttp
+
+    latencies: list[float] = []
+    non_2xx = 0
+    errors = 0
+    wraps = 0
+    index = 0
+
+    def next_request() -> tuple[str, str, bytes]:
+        nonlocal index, wraps
+        if index == len(requests):
+            index = 0
+            wraps += 1
+        item = requests[index]
+        index += 1
+        return item
+
+    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        start = time.perf_counter()
+        deadline = start + duration
+
+        async def worker() -> None:
+            nonlocal non_2xx, errors
+            while time.perf_counter() < deadline:
+                sig, evt, body = next_request()
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Razorpay-Signature": sig,
+                    "X-Razorpay-Event-Id": evt,
+                }
+                sent = time.perf_counter()
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        await resp.read()
+                        if resp.status >= 400:
+                            non_2xx += 1
+                except (TimeoutError, aiohttp.ClientError):
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - sent)
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        if not latencies:
+            return 0.0
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1e6
+
+    return {
+        "requests": len(latencies),
+        "duration_us": int(elapsed * 1e6),
+        "p50_us": int(pct(50)),
+        "p99_us": int(pct(99)),
+        "non_2xx": non_2xx,
+        "socket_errors": errors,
+        "wraps": wraps,
+    }
+
+
+def _run_python(
+    url: str, request_stem: Path, duration: float, connections: int, threads: int
+) -> GenResult:
+    # One process, all connections: a second process would only take CPU from
+    # the server on a 2-core machine. `threads` is accepted for symmetry only.
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--url",
+        url,
+        "--requests-file",
+        f"{request_stem}.0",
+        "--duration",
+        str(duration),
+        "--connections",
+        str(connections),
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"python generator failed ({proc.returncode}): {proc.stderr.strip()}")
+    r = json.loads(line[len(RESULT_PREFIX) :])
+    secs = r["duration_us"] / 1e6
+    return GenResult(
+        generator="python-aiohttp (1 process)",
+        requests=r["requests"],
+        duration_s=secs,
+        rps=r["requests"] / secs if secs else 0.0,
+        p50_ms=r["p50_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        non_2xx=r["non_2xx"],
+        socket_errors=r["socket_errors"],
+        wraps=r["wraps"],
+        gen_cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+    )
+
+
+def run_generator(
+    kind: str,
+    url: str,
+    request_stem: Path,
+    duration: float,
+    connections: int,
+    threads: int,
+) -> GenResult:
+    """One measured run with ``kind`` ("wrk" or "python") against ``url``."""
+    if kind == "wrk":
+        return _run_wrk(url, request_stem, duration, connections, threads)
+    if kind == "python":
+        return _run_python(url, request_stem, duration, connections, threads)
+    raise ValueError(f"unknown generator {kind!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Python fallback load generator: POST pre-signed webhooks from a request file "
+            "over N keep-alive connections; prints one BENCH_RESULT JSON line."
+        )
+    )
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--requests-file", required=True, type=Path)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args(argv)
+    if not args.url.startswith("http://127.0.0.1:"):
+        parser.error("only http://127.0.0.1:PORT/... targets are allowed")
+    requests = _read_requests(args.requests_file)
+    result = asyncio.run(_python_load(args.url, requests, args.duration, args.connections))
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

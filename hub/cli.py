@@ -21,6 +21,7 @@ from rich.table import Table
 
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError
+from hub.scaffold import KINDS
 from hub.timeparse import parse_when
 
 __all__ = ["main"]
@@ -590,6 +591,36 @@ def connectors_show(name: str, as_json: bool) -> None:
     for action, schema in doc["actions"].items():
         out.print(f"[bold]action {action}[/]")
         out.print_json(json.dumps(schema))
+
+
+@main.group("connector")
+def connector_group() -> None:
+    """Write a connector of your own."""
+
+
+@connector_group.command("new")
+@click.argument("name")
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    required=True,
+    help="webhook: the vendor pushes events; polling: the hub fetches them; action: a sink.",
+)
+@click.option(
+    "--dir",
+    "dest",
+    type=click.Path(path_type=Path),
+    help="Project directory to create (default: ./hub-NAME).",
+)
+@click.option("--force", is_flag=True, help="Overwrite the generated files in an existing --dir.")
+def connector_new(name: str, kind: str, dest: Path | None, force: bool) -> None:
+    """Create the connector package NAME, whose contract tests pass as generated."""
+    from hub.scaffold import default_dest, scaffold
+
+    files = scaffold(name, kind, dest, force=force)
+    root = dest or default_dest(name)
+    click.echo(f"created {len(files)} files in {root}")
+    click.echo(f"next: cd {root} && pip install -e '.[dev]' && pytest")
 
 
 # --------------------------------------------------------------------------- connections

@@ -12,7 +12,7 @@ Runs the action against its connector's sandbox, a real HTTP server on
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import aiohttp
@@ -67,8 +67,12 @@ class ActionContract:
     action: ClassVar[type[Action[Any, Any]]]
     valid_input: ClassVar[dict[str, Any]]
     write: ClassVar[str]
-    records: ClassVar[Callable[[dict[str, Any]], list[Any]]]
     auth_refreshes: ClassVar[bool] = False
+
+    @staticmethod
+    def records(state: dict[str, Any]) -> list[Any]:
+        """The records this action creates, found in the sandbox's ``/__sandbox__/state``."""
+        raise NotImplementedError("set records = staticmethod(lambda state: state['...'])")
 
     def config_for(self, sandbox_url: str) -> dict[str, Any]:
         """The connection config that points at the sandbox."""

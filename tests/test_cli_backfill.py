@@ -88,7 +88,11 @@ def test_backfill_fetches_history_once_with_progress(razorpay_sandbox: str, tmp_
     text = runner.invoke(
         main, ["-c", str(cfg), "connections", "backfill", "razorpay-main", "--since", "7d"]
     )
-    assert text.exit_code == 0 and "0 new event(s)" in text.stdout and "already received" in text.stdout
+    assert (
+        text.exit_code == 0
+        and "0 new event(s)" in text.stdout
+        and "already received" in text.stdout
+    )
 
 
 def test_backfill_explains_a_connection_that_cannot(tmp_path: Path) -> None:

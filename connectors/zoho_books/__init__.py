@@ -4,7 +4,18 @@ Actions:
     zoho_books.upsert_contact: find a customer by email (else phone, else name) or create it.
     zoho_books.record_payment: record a customer payment; the step's idempotency
         key goes in ``reference_number`` and is searched before creating, so a
-        retry after a timeout writes once.
+        retry after a timeout writes once. Amounts applied to invoices may not
+        exceed the payment nor an invoice's balance.
+    zoho_books.create_invoice: a GST invoice; each line's slab becomes CGST+SGST
+        (place of supply == ``gst_home_state``) or IGST; tax IDs from config or
+        ``GET /settings/taxes`` (cached per connection).
+    zoho_books.reconcile_credit: apply a bank credit to the open invoices it pays
+        (rules: reference, amount, multi, partial; see ``matching``), or return
+        ``{"status": "review", ...}`` with candidates and writes nothing.
+    zoho_books.book_settlement: a gateway settlement as one balanced journal.
+
+GSTINs are checked (state code, PAN, GSTN mod-36 checksum) before Books is
+called (``gst``).
 
 Events: none (Books is a sink here).
 
@@ -28,13 +39,23 @@ from hub.connector import Connector
 from .actions import ContactIn, PaymentIn, RecordPayment, UpsertContact
 from .auth import ZohoBooksSession, ZohoOAuth
 from .config import ZohoBooksConfig
+from .invoices import CreateInvoice, InvoiceIn, InvoiceLineIn
+from .reconcile import CreditIn, ReconcileCredit
 from .sandbox import SandboxState, create_sandbox_app
+from .settlement import BookSettlement, SettlementIn
 
 __all__ = [
+    "BookSettlement",
     "ContactIn",
+    "CreateInvoice",
+    "CreditIn",
+    "InvoiceIn",
+    "InvoiceLineIn",
     "PaymentIn",
+    "ReconcileCredit",
     "RecordPayment",
     "SandboxState",
+    "SettlementIn",
     "UpsertContact",
     "ZohoBooksConfig",
     "ZohoBooksSession",
@@ -54,7 +75,7 @@ connector = Connector(
     name="zoho_books",
     title="Zoho Books",
     config=ZohoBooksConfig,
-    actions=(UpsertContact, RecordPayment),
+    actions=(UpsertContact, RecordPayment, CreateInvoice, ReconcileCredit, BookSettlement),
     session=ZohoBooksSession,
     base_url=_base_url,
     sandbox=create_sandbox_app,

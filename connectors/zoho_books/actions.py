@@ -26,6 +26,7 @@ from hub.http import Response, raise_for_status
 
 from .auth import ZohoBooksSession
 from .config import ZohoBooksConfig
+from .gst import GstinError, check_gstin, state_of_gstin
 
 __all__ = [
     "ContactIn",
@@ -39,6 +40,7 @@ __all__ = [
 
 CONTACTS = "/books/v3/contacts"
 PAYMENTS = "/books/v3/customerpayments"
+INVOICES = "/books/v3/invoices"
 REFERENCE_MAX = 100  # Books' limit on reference_number
 DUPLICATE_NAME = 3062  # "The contact name already exists"
 
@@ -156,11 +158,16 @@ class ContactIn(BaseModel):
         default=None,
         description="Indian GST treatment; business_gst needs gst_no.",
     )
-    gst_no: str | None = Field(default=None, description="15-character GSTIN (checked by Books).")
+    gst_no: str | None = Field(
+        default=None,
+        description="15-character GSTIN; its format, state code, PAN and checksum are checked "
+        "before Books is called.",
+    )
     place_of_contact: str | None = Field(
         default=None,
         pattern=r"^[A-Z]{2}$",
-        description="Two-letter Indian state code of the contact, e.g. KA or MH.",
+        description="Two-letter Indian state code of the contact, e.g. KA or MH; "
+        "default: the GSTIN's state.",
     )
     customer_sub_type: Literal["individual", "business"] = Field(
         default="individual", description="Whether the customer is a person or a business."
@@ -179,6 +186,7 @@ class UpsertContact(Action[ZohoBooksConfig, ContactIn]):
     description = "Find a customer by email/phone/name in Zoho Books, or create it."
 
     async def run(self, item: ContactIn, ctx: ActionContext) -> dict[str, Any]:
+        item = self.checked(item)
         session = _session(ctx)
         found = await self._find(session, item)
         if found is not None:
@@ -197,6 +205,25 @@ class UpsertContact(Action[ZohoBooksConfig, ContactIn]):
                 resp = await session.request("POST", CONTACTS, json_body=body)
         contact = _record(books_result(resp, "the contact"), "contact", "the contact")
         return {"contact_id": str(contact["contact_id"]), "created": True}
+
+    @staticmethod
+    def checked(item: ContactIn) -> ContactIn:
+        """The contact with its GSTIN checked and ``place_of_contact`` defaulted from it.
+
+        Raises:
+            PermanentError: a GSTIN that cannot be right (length, state code, PAN,
+                checksum), or ``business_gst`` without one; no call is made.
+        """
+        if item.gst_no is None or not item.gst_no.strip():
+            if item.gst_treatment == "business_gst":
+                raise PermanentError("gst_treatment business_gst needs gst_no (the GSTIN)")
+            return item
+        try:
+            gstin = check_gstin(item.gst_no)
+        except GstinError as exc:
+            raise PermanentError(f"invalid GSTIN ({exc.kind}): {exc}") from exc
+        place = item.place_of_contact or state_of_gstin(gstin)
+        return item.model_copy(update={"gst_no": gstin, "place_of_contact": place})
 
     async def _find(self, session: ZohoBooksSession, item: ContactIn) -> dict[str, Any] | None:
         if item.email:
@@ -302,6 +329,11 @@ class RecordPayment(Action[ZohoBooksConfig, PaymentIn]):
     description = "Record a customer payment in Zoho Books, once per idempotency key."
 
     async def run(self, item: PaymentIn, ctx: ActionContext) -> dict[str, Any]:
+        applied = sum((inv.amount_applied for inv in item.invoices), Decimal(0))
+        if applied > item.amount:
+            raise PermanentError(
+                f"the payment applies {applied} to invoices but is only {item.amount}"
+            )
         session = _session(ctx)
         reference = payment_reference(ctx.idempotency_key)
         existing = await self._find(session, reference)
@@ -311,6 +343,8 @@ class RecordPayment(Action[ZohoBooksConfig, PaymentIn]):
                 "payment_number": str(existing.get("payment_number", "")),
                 "created": False,
             }
+        for inv in item.invoices:
+            await self._check_balance(session, inv)
         resp = await session.request("POST", PAYMENTS, json_body=self._body(item, reference))
         payment = _record(books_result(resp, "the payment"), "payment", "the payment")
         return {
@@ -318,6 +352,18 @@ class RecordPayment(Action[ZohoBooksConfig, PaymentIn]):
             "payment_number": str(payment.get("payment_number", "")),
             "created": True,
         }
+
+    @staticmethod
+    async def _check_balance(session: ZohoBooksSession, inv: InvoiceApplication) -> None:
+        """Refuse to apply more than an invoice's open balance (Books would reject it too)."""
+        resp = await session.request("GET", f"{INVOICES}/{inv.invoice_id}")
+        invoice = _record(books_result(resp, "the invoice"), "invoice", "the invoice")
+        balance = Decimal(str(invoice.get("balance", 0)))
+        if inv.amount_applied > balance:
+            number = invoice.get("invoice_number") or inv.invoice_id
+            raise PermanentError(
+                f"cannot apply {inv.amount_applied} to invoice {number}: its balance is {balance}"
+            )
 
     async def _find(self, session: ZohoBooksSession, reference: str) -> dict[str, Any] | None:
         resp = await session.request("GET", PAYMENTS, params={"reference_number": reference})

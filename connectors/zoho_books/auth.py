@@ -319,6 +319,9 @@ class ZohoBooksSession(ConnectorSession):
         self.budget = ApiBudget(
             per_minute=config.requests_per_minute, per_day=config.daily_api_calls, clock=clock
         )
+        # Books tax name -> tax_id, from GET /settings/taxes (taxes rarely change;
+        # the config's ``tax_ids`` overrides it). None: not fetched yet.
+        self.tax_ids: dict[str, str] | None = None
 
     async def request(
         self,

@@ -85,6 +85,36 @@ class ZohoBooksConfig(ConnectorConfig):
             "default: the organization's default deposit account."
         ),
     )
+    gst_home_state: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description=(
+            "Two-letter state code of the organization's GST registration, e.g. KA; "
+            "invoices to this place of supply get CGST+SGST, others IGST. Needed by create_invoice."
+        ),
+    )
+    tax_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Books tax IDs by name, e.g. {'GST18': '4600...', 'IGST18': '4600...'}; names not "
+            "listed are looked up once per connection via GET /settings/taxes."
+        ),
+    )
+    clearing_account_id: str | None = Field(
+        default=None,
+        description="Payment-gateway clearing account (gross sales collected), for book_settlement.",
+    )
+    settlement_bank_account_id: str | None = Field(
+        default=None,
+        description="Bank account a gateway settlement lands in; default: deposit_account_id.",
+    )
+    fee_expense_account_id: str | None = Field(
+        default=None, description="Expense account for gateway fees, for book_settlement."
+    )
+    gst_input_account_id: str | None = Field(
+        default=None,
+        description="GST input credit account for the GST charged on gateway fees.",
+    )
     timeout: float = Field(
         default=30.0,
         gt=0,

@@ -41,6 +41,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from .gst import GstinError, check_gstin
+
 __all__ = ["ERRORS", "Fault", "SandboxState", "create_sandbox_app", "main", "serve"]
 
 PAYMENT_MODES = frozenset(
@@ -71,6 +73,7 @@ ERRORS: dict[str, tuple[int, int, str]] = {
     "applied": (400, 4, "The amount applied to invoices exceeds the payment amount."),
     "invoice_balance": (400, 4, "Amount applied exceeds the balance of invoice {field}."),
     "line_items": (400, 4, "Please add at least one line item."),
+    "journal_unbalanced": (400, 4, "The journal is not balanced: debits must equal credits."),
     "internal": (500, 1000, "Internal Error"),
 }
 
@@ -156,6 +159,8 @@ class SandboxState:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    taxes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: set[str] = field(default_factory=set)
     access_tokens: dict[str, float] = field(default_factory=dict)
     token_issues: dict[str, list[float]] = field(default_factory=dict)
@@ -172,7 +177,8 @@ class SandboxState:
 
     def reset(self) -> None:
         """Forget everything stored, issued and scripted; keep the configuration."""
-        for store in (self.contacts, self.payments, self.invoices, self.access_tokens):
+        stores = (self.contacts, self.payments, self.invoices, self.journals, self.taxes)
+        for store in (*stores, self.access_tokens):
             store.clear()
         self.refresh_tokens = {self.refresh_token}
         self.token_issues.clear()
@@ -202,6 +208,7 @@ class SandboxState:
             "contacts": list(self.contacts.values()),
             "payments": list(self.payments.values()),
             "invoices": list(self.invoices.values()),
+            "journals": list(self.journals.values()),
             "tokens": {
                 "issued": self.tokens_issued,
                 "live": sum(1 for exp in self.access_tokens.values() if exp > now),
@@ -489,6 +496,17 @@ async def _sleep(request: web.Request, seconds: float) -> None:
         await asyncio.wait_for(request.app[STOPPING].wait(), seconds)
 
 
+def _valid_gstin(value: str) -> bool:
+    """Books checks a GSTIN's format and its check character."""
+    if not GSTIN.match(value):
+        return False
+    try:
+        check_gstin(value)
+    except GstinError:
+        return False
+    return True
+
+
 # --- Books: contacts -----------------------------------------------------------------------
 
 
@@ -551,7 +569,7 @@ async def create_contact(request: web.Request) -> web.Response:
     if treatment not in (None, "business_gst", "business_none", "overseas", "consumer"):
         return _error("invalid", "gst_treatment")
     gst_no = body.get("gst_no")
-    if (treatment == "business_gst" or gst_no) and not GSTIN.match(str(gst_no or "")):
+    if (treatment == "business_gst" or gst_no) and not _valid_gstin(str(gst_no or "")):
         return _error("gstin")
     place = body.get("place_of_contact")
     if place is not None and not re.fullmatch(r"[A-Z]{2}", str(place)):
@@ -596,49 +614,7 @@ async def get_contact(request: web.Request) -> web.Response:
     return _json({"code": 0, "message": "success", "contact": contact})
 
 
-# --- Books: invoices (enough to apply payments) --------------------------------------------
-
-
-async def list_invoices(request: web.Request) -> web.Response:
-    rows = list(request.app[STATE].invoices.values())
-    if "customer_id" in request.query:
-        rows = [i for i in rows if i["customer_id"] == request.query["customer_id"]]
-    return _page(request, rows, "invoices")
-
-
-async def create_invoice(request: web.Request) -> web.Response:
-    """``POST /books/v3/invoices``: customer and ad-hoc line items (``name`` + ``rate``)."""
-    state = request.app[STATE]
-    body = await _body(request)
-    if body is None:
-        return _error("json")
-    customer = state.contacts.get(str(body.get("customer_id", "")))
-    if customer is None:
-        return _error("customer")
-    lines = body.get("line_items")
-    if not isinstance(lines, list) or not lines:
-        return _error("line_items")
-    total = Decimal(0)
-    for line in lines:
-        rate, qty = _money(line.get("rate")), _money(line.get("quantity", 1))
-        if rate is None or qty is None or rate < 0 or qty <= 0:
-            return _error("invalid", "line_items")
-        total += rate * qty
-    number = len(state.invoices) + 1
-    invoice = {
-        "invoice_id": state.new_id(),
-        "invoice_number": f"INV-{number:06d}",
-        "customer_id": customer["contact_id"],
-        "customer_name": customer["contact_name"],
-        "date": body.get("date") or dt.date.today().isoformat(),
-        "status": "sent",
-        "reference_number": body.get("reference_number", ""),
-        "line_items": lines,
-        "total": total,
-        "balance": total,
-    }
-    state.invoices[invoice["invoice_id"]] = invoice
-    return _json({"code": 0, "message": "The invoice has been created.", "invoice": invoice}, 201)
+# --- Books: invoices (list and create live in sandbox_books) ---------------------------
 
 
 async def get_invoice(request: web.Request) -> web.Response:
@@ -813,13 +789,17 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     ``POST /oauth/v2/token/revoke``, ``GET /books/v3/organizations``,
     ``GET|POST /books/v3/contacts``, ``GET /books/v3/contacts/{id}``,
     ``GET|POST /books/v3/customerpayments``, ``GET /books/v3/customerpayments/{id}``,
-    ``GET|POST /books/v3/invoices``, ``GET /books/v3/invoices/{id}``.
+    ``GET|POST /books/v3/invoices``, ``GET /books/v3/invoices/{id}``,
+    ``GET /books/v3/settings/taxes``, ``GET|POST /books/v3/journals``,
+    ``GET /books/v3/journals/{id}`` (those in ``sandbox_books``).
 
     Control routes (tests only): ``GET /__sandbox__/state``,
     ``GET|POST /__sandbox__/faults`` (a ``Fault`` object or a list of them),
     ``POST /__sandbox__/expire_tokens``, ``POST /__sandbox__/reset``,
     ``POST /__sandbox__/settings``.
     """
+    from . import sandbox_books as books  # it imports this module's helpers
+
     app = web.Application(middlewares=[vendor_middleware])
     app[STATE] = state if state is not None else SandboxState()
     app[STOPPING] = asyncio.Event()
@@ -838,9 +818,13 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     app.router.add_get("/books/v3/customerpayments", list_payments)
     app.router.add_post("/books/v3/customerpayments", create_payment)
     app.router.add_get("/books/v3/customerpayments/{payment_id}", get_payment)
-    app.router.add_get("/books/v3/invoices", list_invoices)
-    app.router.add_post("/books/v3/invoices", create_invoice)
+    app.router.add_get("/books/v3/invoices", books.list_invoices)
+    app.router.add_post("/books/v3/invoices", books.create_invoice)
     app.router.add_get("/books/v3/invoices/{invoice_id}", get_invoice)
+    app.router.add_get("/books/v3/settings/taxes", books.list_taxes)
+    app.router.add_get("/books/v3/journals", books.list_journals)
+    app.router.add_post("/books/v3/journals", books.create_journal)
+    app.router.add_get("/books/v3/journals/{journal_id}", books.get_journal)
     app.router.add_get("/__sandbox__/state", control_state)
     app.router.add_get("/__sandbox__/faults", control_faults)
     app.router.add_post("/__sandbox__/faults", control_faults)

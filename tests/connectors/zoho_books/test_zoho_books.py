@@ -183,6 +183,9 @@ def test_connector_export() -> None:
     assert [a.name for a in connector.actions] == [
         "zoho_books.upsert_contact",
         "zoho_books.record_payment",
+        "zoho_books.create_invoice",
+        "zoho_books.reconcile_credit",
+        "zoho_books.book_settlement",
     ]
     assert connector.session is ZohoBooksSession and connector.config is ZohoBooksConfig
     assert connector.sandbox is create_sandbox_app and "reference_number" in connector.docs
@@ -211,7 +214,7 @@ async def test_upsert_contact_creates_then_finds(books: Books) -> None:
         "phone": "+919800000001",
         "company_name": "Asha Traders LLP",
         "gst_treatment": "business_gst",
-        "gst_no": "29ABCDE1234F1Z5",
+        "gst_no": "29ABCDE1234F1ZW",
         "place_of_contact": "KA",
         "customer_sub_type": "business",
     }
@@ -224,7 +227,7 @@ async def test_upsert_contact_creates_then_finds(books: Books) -> None:
     contacts = (await books.state())["contacts"]
     assert len(contacts) == 1
     stored = contacts[0]
-    assert stored["contact_type"] == "customer" and stored["gst_no"] == "29ABCDE1234F1Z5"
+    assert stored["contact_type"] == "customer" and stored["gst_no"] == "29ABCDE1234F1ZW"
     assert stored["contact_persons"][0]["email"] == "asha@example.in"
     assert stored["contact_persons"][0]["is_primary_contact"] is True
 
@@ -241,12 +244,12 @@ async def test_upsert_contact_by_phone_then_by_name(books: Books) -> None:
     assert len((await books.state())["contacts"]) == 2
 
 
-async def test_invalid_gstin_is_permanent_with_books_message(books: Books) -> None:
+async def test_invalid_gstin_is_permanent_before_any_call(books: Books) -> None:
     with pytest.raises(PermanentError) as info:
         await books.upsert(contact_name="X", gst_treatment="business_gst", gst_no="29ABC")
     assert not isinstance(info.value, AuthError)
-    assert "Zoho Books rejected the contact: Enter a valid GSTIN." in str(info.value)
-    assert info.value.status == 400
+    assert "invalid GSTIN (length)" in str(info.value)
+    assert (await books.state())["requests"]["total"] == 0
 
 
 async def test_non_zero_code_in_a_200_body_is_permanent(books: Books) -> None:

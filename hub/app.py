@@ -80,6 +80,11 @@ class Hub:
                 per_connection=self.config.concurrency.per_connection,
                 lease_seconds=self.config.lease_seconds,
                 on_finished=self._count,
+                connection_limits={
+                    name: spec.max_concurrency
+                    for name, spec in self.config.connections.items()
+                    if spec.max_concurrency is not None
+                },
             )
             await self.dispatcher.start()
         if run_pollers:

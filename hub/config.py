@@ -45,6 +45,15 @@ class ConnectionSpec(_Strict):
         default_factory=dict,
         description="Settings checked against the connector's config model; use ${env:NAME} for secrets.",
     )
+    max_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=1_000,
+        description=(
+            "Steps running at once against this connection (default: concurrency.per_connection). "
+            "Set it to the vendor's cap, e.g. a Zoho CRM edition's concurrent-call limit."
+        ),
+    )
     poll_interval: float | None = Field(
         None,
         gt=0,

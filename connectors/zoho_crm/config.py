@@ -75,6 +75,15 @@ class ZohoCrmConfig(ConnectorConfig):
         gt=0,
         description="Seconds to wait for one Zoho answer before treating the call as failed.",
     )
+    daily_api_credits: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The org's API credits per rolling 24 h (Standard 50,000 + 250 per user, "
+            "Enterprise 50,000 + 1,000 per user, ...); None: not tracked. Steps wait for "
+            "budget instead of failing; ops see use and an alert at 80%."
+        ),
+    )
 
     def accounts_base(self) -> str:
         """The accounts server to refresh tokens at, without a trailing slash."""

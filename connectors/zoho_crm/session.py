@@ -15,6 +15,7 @@ from connectors.zoho_books.auth import ZohoOAuth
 from hub.connector import ConnectorConfig, ConnectorSession
 from hub.errors import ConfigError
 from hub.http import HttpClient, Response
+from hub.limits import ApiBudget
 
 from .config import ZohoCrmConfig
 
@@ -58,6 +59,7 @@ class ZohoCrmSession(ConnectorSession):
             clock=clock,
             timeout=config.timeout,
         )
+        self.budget = ApiBudget(per_day=config.daily_api_credits, clock=clock)
 
     async def request(
         self,
@@ -67,7 +69,9 @@ class ZohoCrmSession(ConnectorSession):
         params: Mapping[str, Any] | None = None,
         json_body: Any = None,
     ) -> Response:
-        """One CRM API call with the token attached; a 401 is refreshed and retried once."""
+        """One CRM API call within the org's credits, token attached; a 401 is refreshed and retried once."""
+        assert self.budget is not None
+        self.budget.take(1, f"Zoho CRM connection {self.connection}")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         return await self.oauth.call(
             method, path, params=query or None, json_body=json_body, timeout=self.config.timeout

@@ -38,6 +38,7 @@ class InlineDispatcher:
     Args:
         global_limit: steps in flight at once.
         per_connection: steps in flight at once against one sink connection.
+        connection_limits: per-connection overrides of ``per_connection`` (a vendor's cap).
         lease_seconds: how long a claim reserves a step; renewed every third of
             it while the step runs, so only a dead process's steps lapse.
         idle_wait: the longest sleep between looks at the store.
@@ -53,6 +54,7 @@ class InlineDispatcher:
         idle_wait: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
         on_finished: Callable[[StepWork, str], None] | None = None,
+        connection_limits: dict[str, int] | None = None,
     ) -> None:
         self.store = store
         self.runner = runner
@@ -62,6 +64,7 @@ class InlineDispatcher:
         self.idle_wait = idle_wait
         self.clock = clock
         self.on_finished = on_finished
+        self.connection_limits = connection_limits or {}
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._running: Counter[str] = Counter()
@@ -104,6 +107,10 @@ class InlineDispatcher:
     def notify(self) -> None:
         self._wake.set()
 
+    def _limit(self, connection: str) -> int:
+        """Steps allowed in flight against ``connection`` (its own cap, else the default)."""
+        return self.connection_limits.get(connection, self.per_connection)
+
     async def _release_dead_owners(self) -> None:
         """A process killed on this host left leases behind: release them so its work resumes now.
 
@@ -133,7 +140,7 @@ class InlineDispatcher:
                 # Every slot is busy: only a finishing step (which sets _wake) can change that.
                 await self._sleep(self.idle_wait)
                 continue
-            saturated = [c for c, n in self._running.items() if n >= self.per_connection]
+            saturated = [c for c, n in self._running.items() if n >= self._limit(c)]
             claimed: list[StepWork] = []
             try:
                 claimed = await self.store.claim_due(
@@ -149,7 +156,7 @@ class InlineDispatcher:
                 conn = work.step.connection
                 if work.step.id in self._in_flight:
                     continue
-                if self._running[conn] >= self.per_connection:
+                if self._running[conn] >= self._limit(conn):
                     handed_back.append(work.step.id)
                     continue
                 wait = self.runner.budget_wait(work)

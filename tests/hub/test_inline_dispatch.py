@@ -142,3 +142,28 @@ async def test_a_step_longer_than_its_lease_runs_once_across_two_processes(tmp_p
         await second.close()
     assert counts["runs_succeeded"] == 3
     assert sorted(runs.values()) == [1, 1, 1], f"steps ran more than once: {dict(runs)}"
+
+
+async def test_a_connection_cap_overrides_the_default(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    await store.open()
+    await store.ingest([_item(n, "crm" if n % 2 else "books") for n in range(40)])
+    runner = SlowRunner()
+    dispatcher = InlineDispatcher(
+        store,
+        runner,
+        global_limit=16,
+        per_connection=6,
+        connection_limits={"crm": 2},  # type: ignore[arg-type]
+    )
+    await dispatcher.start()
+    try:
+        for _ in range(200):
+            if len(runner.done) == 40:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await dispatcher.stop()
+        await store.close()
+    assert len(runner.done) == 40
+    assert runner.peak["crm"] == 2 and runner.peak["books"] == 6

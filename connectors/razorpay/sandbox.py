@@ -22,15 +22,16 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import itertools
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from hub.sandbox import serve
 
 __all__ = ["FROM_MAX", "FROM_MIN", "SandboxState", "create_sandbox_app", "main", "serve"]
 
@@ -326,20 +327,6 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     app.router.add_post("/__sandbox__/payments", control_payments)
     app.router.add_post("/__sandbox__/reset", control_reset)
     return app
-
-
-@contextlib.asynccontextmanager
-async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve ``app`` on a real socket for the duration of the block; yields its base URL."""
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    try:
-        bound = runner.addresses[0][1] if runner.addresses else port
-        yield f"http://{host}:{bound}"
-    finally:
-        await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:

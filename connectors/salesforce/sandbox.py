@@ -40,11 +40,13 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from hub.sandbox import serve
 
 __all__ = ["Fault", "SandboxState", "create_sandbox_app", "main", "serve"]
 
@@ -868,20 +870,6 @@ def _with_sobject(sobject: str, handler: Handler) -> Handler:
         return await handler(request)
 
     return wrapped
-
-
-@contextlib.asynccontextmanager
-async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve ``app`` on a real socket for the duration of the block; yields its base URL."""
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    try:
-        bound = runner.addresses[0][1] if runner.addresses else port
-        yield f"http://{host}:{bound}"
-    finally:
-        await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:

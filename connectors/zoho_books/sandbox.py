@@ -33,13 +33,15 @@ import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+
+from hub.sandbox import serve
 
 from .gst import GstinError, check_gstin
 
@@ -832,20 +834,6 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     app.router.add_post("/__sandbox__/reset", control_reset)
     app.router.add_post("/__sandbox__/settings", control_settings)
     return app
-
-
-@contextlib.asynccontextmanager
-async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve ``app`` on a real socket for the duration of the block; yields its base URL."""
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    try:
-        bound = runner.addresses[0][1] if runner.addresses else port
-        yield f"http://{host}:{bound}"
-    finally:
-        await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from sqlalchemy import exc as sa_exc
 from hub.errors import StoreUnavailable
 
 __all__ = ["GroupCommitWriter", "as_unavailable"]
+
+CALLS_PER_TURN = 8
 
 log = logging.getLogger(__name__)
 
@@ -132,35 +135,55 @@ class GroupCommitWriter(Generic[B, R]):
             self._queue.put(job)
 
     def _loop(self) -> None:
-        pending: list[object] = []
+        """Alternate: one group commit of every queued ingest, then a few other writes.
+
+        Webhooks are answered only after their commit, and a provider gives up
+        after a few seconds, so queued ingests go first; at most
+        ``CALLS_PER_TURN`` other transactions (claims, attempts) run between two
+        group commits, so deliveries keep moving under any ingest load.
+        """
+        pending: deque[object] = deque()
+        stopping = False
         while True:
-            job = pending.pop(0) if pending else self._queue.get()
-            if job is _STOP:
-                return
+            if not pending:
+                pending.append(self._queue.get())
+            while True:  # take everything queued now
+                try:
+                    pending.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
             try:
-                self._step(job, pending)
+                batch = self._take_batch(pending)
+                if batch:
+                    self._run_batch(batch)
+                calls = 0
+                while pending and calls < CALLS_PER_TURN and not isinstance(pending[0], _Batchable):
+                    job = pending.popleft()
+                    if job is _STOP:
+                        stopping = True
+                        continue
+                    assert isinstance(job, _Call)
+                    self._run_call(job)
+                    calls += 1
             except Exception:  # a bug here must not stop every later write
                 log.exception("store writer: unexpected error; continuing")
+            if stopping and not pending and self._queue.empty():
+                return
 
-    def _step(self, job: object, pending: list[object]) -> None:
-        if isinstance(job, _Call):
-            self._run_call(job)
-            return
-        assert isinstance(job, _Batchable)
-        batch: list[_Batchable[B, R]] = [job]
-        items = job.size
-        # Drain what queued up while the previous commit was on disk.
-        while items < self._max_items:
-            try:
-                more = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if not isinstance(more, _Batchable):
-                pending.append(more)  # keep order: runs right after this batch
-                break
-            batch.append(more)
-            items += more.size
-        self._run_batch(batch)
+    def _take_batch(self, pending: deque[object]) -> list[_Batchable[B, R]]:
+        """Remove queued ingests (up to ``max_items`` events) from ``pending``, oldest first."""
+        batch: list[_Batchable[B, R]] = []
+        items = 0
+        kept: deque[object] = deque()
+        while pending:
+            job = pending.popleft()
+            if isinstance(job, _Batchable) and (not batch or items + job.size <= self._max_items):
+                batch.append(job)
+                items += job.size
+            else:
+                kept.append(job)
+        pending.extend(kept)
+        return batch
 
     def _run_call(self, job: _Call[T]) -> None:
         if not job.future.set_running_or_notify_cancel():

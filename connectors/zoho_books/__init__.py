@@ -13,6 +13,11 @@ Actions:
         (rules: reference, amount, multi, partial; see ``matching``), or return
         ``{"status": "review", ...}`` with candidates and writes nothing.
     zoho_books.book_settlement: a gateway settlement as one balanced journal.
+    zoho_books.record_refund: a refund of a customer payment (found by ID, by its
+        reference_number or by text in its description, e.g. the gateway payment
+        id), once per idempotency key; a payment not in Books yet is a
+        TransientError (retry_after 60 s), so a refund that overtakes its
+        payment waits for it (``refunds``).
 
 GSTINs are checked (state code, PAN, GSTN mod-36 checksum) before Books is
 called (``gst``).
@@ -41,6 +46,7 @@ from .auth import ZohoBooksSession, ZohoOAuth
 from .config import ZohoBooksConfig
 from .invoices import CreateInvoice, InvoiceIn, InvoiceLineIn
 from .reconcile import CreditIn, ReconcileCredit
+from .refunds import RecordRefund, RefundIn
 from .sandbox import SandboxState, create_sandbox_app
 from .settlement import BookSettlement, SettlementIn
 
@@ -54,6 +60,8 @@ __all__ = [
     "PaymentIn",
     "ReconcileCredit",
     "RecordPayment",
+    "RecordRefund",
+    "RefundIn",
     "SandboxState",
     "SettlementIn",
     "UpsertContact",
@@ -75,7 +83,14 @@ connector = Connector(
     name="zoho_books",
     title="Zoho Books",
     config=ZohoBooksConfig,
-    actions=(UpsertContact, RecordPayment, CreateInvoice, ReconcileCredit, BookSettlement),
+    actions=(
+        UpsertContact,
+        RecordPayment,
+        CreateInvoice,
+        ReconcileCredit,
+        BookSettlement,
+        RecordRefund,
+    ),
     session=ZohoBooksSession,
     base_url=_base_url,
     sandbox=create_sandbox_app,

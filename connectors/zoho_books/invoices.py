@@ -5,7 +5,10 @@ tax to apply: within the organization's home state (``gst_home_state``) the
 slab's tax group ``GST<rate>`` (CGST + SGST at half the rate each), else
 ``IGST<rate>``. Tax IDs come from the config's ``tax_ids`` when listed there,
 else from ``GET /settings/taxes``, fetched once per connection and cached on
-the session. Books computes the amounts; the action returns them.
+the session. Books computes the amounts; the action returns them (with the
+open ``balance`` and ``status``, so a later step can apply a payment). With
+``is_inclusive_tax`` the rates include GST and Books takes the tax out of them
+(``total`` = the rates), e.g. for an invoice raised for a payment already made.
 
 Idempotency: the invoice's ``reference_number`` is the step's business
 reference when given (an order number), else the idempotency key; the action
@@ -95,6 +98,11 @@ class InvoiceIn(BaseModel):
     gst_treatment: Literal["business_gst", "business_none", "overseas", "consumer"] | None = Field(
         default=None, description="GST treatment; default: the customer's."
     )
+    is_inclusive_tax: bool = Field(
+        default=False,
+        description="Line rates include GST (a price the customer paid, e.g. a gateway "
+        "payment): Books takes the tax out of the rate instead of adding it.",
+    )
 
     @field_validator("place_of_supply")
     @classmethod
@@ -183,6 +191,8 @@ class CreateInvoice(Action[ZohoBooksConfig, InvoiceIn]):
             body["notes"] = item.notes
         if item.gst_treatment:
             body["gst_treatment"] = item.gst_treatment
+        if item.is_inclusive_tax:
+            body["is_inclusive_tax"] = True
         resp = await session.request("POST", INVOICES, json_body=body)
         invoice = _record(books_result(resp, "the invoice"), "invoice", "the invoice")
         return self._result(invoice, created=True)
@@ -203,6 +213,8 @@ class CreateInvoice(Action[ZohoBooksConfig, InvoiceIn]):
             "invoice_number": str(invoice.get("invoice_number", "")),
             "total": money(invoice.get("total")),
             "tax_total": money(invoice.get("tax_total")),
+            "balance": money(invoice.get("balance", invoice.get("total"))),
+            "status": str(invoice.get("status", "")),
             "taxes": [
                 {"name": str(t.get("tax_name", "")), "amount": money(t.get("tax_amount"))}
                 for t in invoice.get("taxes") or []

@@ -76,6 +76,11 @@ ERRORS: dict[str, tuple[int, int, str]] = {
     "invoice_balance": (400, 4, "Amount applied exceeds the balance of invoice {field}."),
     "line_items": (400, 4, "Please add at least one line item."),
     "journal_unbalanced": (400, 4, "The journal is not balanced: debits must equal credits."),
+    "refund_exceeds": (
+        400,
+        4,
+        "The amount entered is more than the balance amount that can be refunded ({field}).",
+    ),
     "internal": (500, 1000, "Internal Error"),
 }
 
@@ -124,8 +129,13 @@ class Fault:
             commit=bool(raw.get("commit", False)),
         )
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.path == path and self.method in (None, method)
+    def matches(self, method: str, path: str, route: str | None = None) -> bool:
+        """Same method (or any) and the request's path or its route pattern.
+
+        The pattern (``/books/v3/customerpayments/{payment_id}/refunds``) lets a
+        test script a fault before it knows the ID in the path.
+        """
+        return self.path in (path, route) and self.method in (None, method)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -162,6 +172,7 @@ class SandboxState:
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     journals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     taxes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: set[str] = field(default_factory=set)
     access_tokens: dict[str, float] = field(default_factory=dict)
@@ -179,7 +190,14 @@ class SandboxState:
 
     def reset(self) -> None:
         """Forget everything stored, issued and scripted; keep the configuration."""
-        stores = (self.contacts, self.payments, self.invoices, self.journals, self.taxes)
+        stores = (
+            self.contacts,
+            self.payments,
+            self.invoices,
+            self.journals,
+            self.refunds,
+            self.taxes,
+        )
         for store in (*stores, self.access_tokens):
             store.clear()
         self.refresh_tokens = {self.refresh_token}
@@ -196,9 +214,9 @@ class SandboxState:
         """A Books-looking 18-digit ID."""
         return f"4600000{next(self._ids):011d}"
 
-    def take_fault(self, method: str, path: str) -> Fault | None:
+    def take_fault(self, method: str, path: str, route: str | None = None) -> Fault | None:
         for i, fault in enumerate(self.faults):
-            if fault.matches(method, path):
+            if fault.matches(method, path, route):
                 return self.faults.pop(i)
         return None
 
@@ -211,6 +229,7 @@ class SandboxState:
             "payments": list(self.payments.values()),
             "invoices": list(self.invoices.values()),
             "journals": list(self.journals.values()),
+            "refunds": list(self.refunds.values()),
             "tokens": {
                 "issued": self.tokens_issued,
                 "live": sum(1 for exp in self.access_tokens.values() if exp > now),
@@ -429,8 +448,9 @@ async def vendor_middleware(request: web.Request, handler: Handler) -> web.Strea
     if path.startswith("/__sandbox__/"):
         return await handler(request)
     state = request.app[STATE]
-    route = f"{request.method} {_route(request)}"
-    fault = state.take_fault(request.method, path)
+    pattern = _route(request)
+    route = f"{request.method} {pattern}"
+    fault = state.take_fault(request.method, path, pattern)
 
     def count(status: int) -> None:
         state.by_status[str(status)] += 1
@@ -641,6 +661,15 @@ async def list_payments(request: web.Request) -> web.Response:
         ]
     if "customer_id" in q:
         rows = [p for p in rows if p["customer_id"] == q["customer_id"]]
+    if "search_text" in q:  # Books searches several fields; the sandbox: reference, description
+        text = q["search_text"].lower()
+        rows = [
+            p
+            for p in rows
+            if text in p["reference_number"].lower() or text in p["description"].lower()
+        ]
+    if "description_contains" in q:
+        rows = [p for p in rows if q["description_contains"] in p["description"]]
     summary = [{k: v for k, v in p.items() if k != "invoices"} for p in rows]
     return _page(request, summary, "customerpayments")
 
@@ -720,6 +749,61 @@ async def get_payment(request: web.Request) -> web.Response:
     return _json({"code": 0, "message": "success", "payment": payment})
 
 
+def _refunded(state: SandboxState, payment_id: str) -> Decimal:
+    return sum(
+        (r["amount"] for r in state.refunds.values() if r["customerpayment_id"] == payment_id),
+        Decimal(0),
+    )
+
+
+async def list_refunds(request: web.Request) -> web.Response:
+    """``GET /books/v3/customerpayments/{id}/refunds``: the payment's refunds."""
+    state = request.app[STATE]
+    payment_id = request.match_info["payment_id"]
+    if payment_id not in state.payments:
+        return _error("not_found")
+    rows = [r for r in state.refunds.values() if r["customerpayment_id"] == payment_id]
+    return _page(request, rows, "payment_refunds")
+
+
+async def create_refund(request: web.Request) -> web.Response:
+    """``POST /books/v3/customerpayments/{id}/refunds``: at most the amount not yet refunded."""
+    state = request.app[STATE]
+    payment = state.payments.get(request.match_info["payment_id"])
+    if payment is None:
+        return _error("not_found")
+    body = await _body(request)
+    if body is None:
+        return _error("json")
+    amount = _money(body.get("amount"))
+    if amount is None or amount <= 0:
+        return _error("amount")
+    try:
+        day = dt.date.fromisoformat(str(body.get("date", "")))
+    except ValueError:
+        return _error("invalid", "date")
+    reference = str(body.get("reference_number") or "")
+    if len(reference) > 100:
+        return _error("invalid", "reference_number")
+    left = payment["amount"] - _refunded(state, payment["payment_id"])
+    if amount > left:
+        return _error("refund_exceeds", str(left))
+    refund = {
+        "payment_refund_id": state.new_id(),
+        "customerpayment_id": payment["payment_id"],
+        "date": day.isoformat(),
+        "refund_mode": str(body.get("refund_mode") or "cash"),
+        "reference_number": reference,
+        "amount": amount,
+        "from_account_id": str(body.get("from_account_id") or ""),
+        "description": str(body.get("description") or ""),
+    }
+    state.refunds[refund["payment_refund_id"]] = refund
+    return _json(
+        {"code": 0, "message": "The refund has been recorded.", "payment_refund": refund}, 201
+    )
+
+
 async def list_organizations(request: web.Request) -> web.Response:
     """``GET /books/v3/organizations``: the one organization (no ``organization_id`` needed)."""
     state = request.app[STATE]
@@ -791,6 +875,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     ``POST /oauth/v2/token/revoke``, ``GET /books/v3/organizations``,
     ``GET|POST /books/v3/contacts``, ``GET /books/v3/contacts/{id}``,
     ``GET|POST /books/v3/customerpayments``, ``GET /books/v3/customerpayments/{id}``,
+    ``GET|POST /books/v3/customerpayments/{id}/refunds``,
     ``GET|POST /books/v3/invoices``, ``GET /books/v3/invoices/{id}``,
     ``GET /books/v3/settings/taxes``, ``GET|POST /books/v3/journals``,
     ``GET /books/v3/journals/{id}`` (those in ``sandbox_books``).
@@ -820,6 +905,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     app.router.add_get("/books/v3/customerpayments", list_payments)
     app.router.add_post("/books/v3/customerpayments", create_payment)
     app.router.add_get("/books/v3/customerpayments/{payment_id}", get_payment)
+    app.router.add_get("/books/v3/customerpayments/{payment_id}/refunds", list_refunds)
+    app.router.add_post("/books/v3/customerpayments/{payment_id}/refunds", create_refund)
     app.router.add_get("/books/v3/invoices", books.list_invoices)
     app.router.add_post("/books/v3/invoices", books.create_invoice)
     app.router.add_get("/books/v3/invoices/{invoice_id}", get_invoice)

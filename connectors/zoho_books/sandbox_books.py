@@ -7,7 +7,9 @@ from Books where it matters to the connector:
   one tax group per slab (``GST18`` = ``CGST9`` + ``SGST9``).
 - ``POST /invoices``: line amount = rate x quantity; each line taxed by its
   ``tax_id`` (a group applies each of its taxes); every tax amount rounded to
-  2 dp per line; ``sub_total``, ``tax_total``, ``total``, ``taxes[]`` summed.
+  2 dp per line; with ``is_inclusive_tax`` the amount includes the tax (each
+  tax = amount x its % / (100 + the line's total %); the line's ``item_total``
+  is the amount less its taxes, so ``total`` = the rates); ``sub_total``, ``tax_total``, ``total``, ``taxes[]`` summed.
   Payments then lower ``balance`` and move ``status`` sent -> partially_paid -> paid.
 - ``GET /invoices`` filters ``customer_id``, ``reference_number``,
   ``invoice_number`` and ``status`` (``unpaid``: sent, overdue or partially_paid).
@@ -98,7 +100,7 @@ async def list_invoices(request: web.Request) -> web.Response:
 
 
 def _tax_line(
-    state: SandboxState, line: dict[str, Any], amount: Decimal
+    state: SandboxState, line: dict[str, Any], amount: Decimal, inclusive: bool = False
 ) -> list[tuple[str, Decimal]] | None:
     tax_id = line.get("tax_id")
     if tax_id in (None, ""):
@@ -108,6 +110,9 @@ def _tax_line(
     if tax is None:
         return None
     parts = [taxes[t] for t in tax.get("taxes", [])] if tax["tax_type"] == "tax_group" else [tax]
+    if inclusive:  # the amount includes the tax: take it out at rate / (100 + rate)
+        whole = 100 + sum((Decimal(str(p["tax_percentage"])) for p in parts), Decimal(0))
+        return [(p["tax_name"], _round(amount * p["tax_percentage"] / whole)) for p in parts]
     return [(p["tax_name"], _round(amount * p["tax_percentage"] / 100)) for p in parts]
 
 
@@ -126,6 +131,7 @@ async def create_invoice(request: web.Request) -> web.Response:
     place = body.get("place_of_supply")
     if place is not None and not re.fullmatch(r"[A-Z]{2}", str(place)):
         return _error("invalid", "place_of_supply")
+    inclusive = body.get("is_inclusive_tax") is True
     sub_total = Decimal(0)
     taxes: dict[str, Decimal] = {}
     stored_lines = []
@@ -134,11 +140,13 @@ async def create_invoice(request: web.Request) -> web.Response:
         if rate is None or qty is None or rate < 0 or qty <= 0:
             return _error("invalid", "line_items")
         amount = _round(rate * qty)
-        shares = _tax_line(state, line, amount)
+        shares = _tax_line(state, line, amount, inclusive)
         if shares is None:
             return _error("invalid", "tax_id")
         for name, value in shares:
             taxes[name] = taxes.get(name, Decimal(0)) + value
+        if inclusive:  # the line's amount without its tax; total = the rates as given
+            amount -= sum((value for _, value in shares), Decimal(0))
         sub_total += amount
         stored_lines.append({**line, "line_item_id": state.new_id(), "item_total": amount})
     tax_total = sum(taxes.values(), Decimal(0))
@@ -156,6 +164,7 @@ async def create_invoice(request: web.Request) -> web.Response:
         "place_of_supply": place or customer.get("place_of_contact") or "",
         "gst_treatment": body.get("gst_treatment") or customer.get("gst_treatment") or "",
         "notes": body.get("notes", ""),
+        "is_inclusive_tax": inclusive,
         "line_items": stored_lines,
         "sub_total": sub_total,
         "tax_total": tax_total,

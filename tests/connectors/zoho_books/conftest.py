@@ -16,6 +16,8 @@ from connectors.zoho_books import (
     PaymentIn,
     ReconcileCredit,
     RecordPayment,
+    RecordRefund,
+    RefundIn,
     SettlementIn,
     UpsertContact,
     ZohoBooksConfig,
@@ -57,6 +59,9 @@ class Kit:
 
     async def pay(self, key: str, **item: Any) -> dict[str, Any]:
         return await RecordPayment(self.config, "books").run(PaymentIn(**item), self.ctx(key))
+
+    async def refund(self, key: str, **item: Any) -> dict[str, Any]:
+        return await RecordRefund(self.config, "books").run(RefundIn(**item), self.ctx(key))
 
     async def reconcile(self, key: str, **item: Any) -> dict[str, Any]:
         action = ReconcileCredit(self.config, "books")

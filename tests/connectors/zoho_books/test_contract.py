@@ -10,6 +10,7 @@ from connectors.zoho_books import (
     CreateInvoice,
     ReconcileCredit,
     RecordPayment,
+    RecordRefund,
     UpsertContact,
     connector,
 )
@@ -158,3 +159,35 @@ class TestBookSettlementContract(ActionContract):
 
     def config_for(self, sandbox_url: str) -> dict[str, Any]:
         return _gst_config(sandbox_url)
+
+
+class TestRecordRefundContract(ActionContract):
+    connector = connector
+    action = RecordRefund
+    valid_input = {
+        "payment_search": "pay_P4tYk8mZq2LwXa",
+        "amount": "100.00",
+        "date": "2026-11-21",
+        "reference": "rfnd_P5a2Gh7JkLm3Nq",
+    }
+    # A route pattern: the sandbox matches faults on it too (the ID is not known up front).
+    write = "POST /books/v3/customerpayments/{payment_id}/refunds"
+    records = staticmethod(lambda state: state["refunds"])
+    auth_refreshes = True
+
+    def config_for(self, sandbox_url: str) -> dict[str, Any]:
+        return _config(sandbox_url)
+
+    async def prepare(self, sandbox: SandboxHandle, item: dict[str, Any]) -> dict[str, Any]:
+        contact = await self.run(
+            sandbox, {"contact_name": "Ananya Rao", "email": "ananya@example.in"}, "c",
+            UpsertContact,
+        )  # fmt: skip
+        payment = {
+            "customer_id": contact["contact_id"],
+            "amount": "1499.00",
+            "date": "2026-11-20",
+            "description": "Razorpay pay_P4tYk8mZq2LwXa (upi)",
+        }
+        await self.run(sandbox, payment, "pay", RecordPayment)
+        return item

@@ -186,6 +186,7 @@ def test_connector_export() -> None:
         "zoho_books.create_invoice",
         "zoho_books.reconcile_credit",
         "zoho_books.book_settlement",
+        "zoho_books.record_refund",
     ]
     assert connector.session is ZohoBooksSession and connector.config is ZohoBooksConfig
     assert connector.sandbox is create_sandbox_app and "reference_number" in connector.docs

@@ -17,11 +17,15 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "UTCDateTime",
+    "api_tokens",
     "attempts",
+    "audit_log",
+    "bulk_jobs",
     "connections",
     "cursors",
     "events",
     "metadata",
+    "recipe_state",
     "runs",
     "steps",
 ]
@@ -176,5 +180,63 @@ cursors = sa.Table(
     sa.Column("connection", sa.String(200), primary_key=True),
     sa.Column("source", sa.String(200), primary_key=True),
     sa.Column("cursor", sa.JSON, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- operations: API tokens, the audit log, bulk jobs, recipe switches (0002) ---
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("token_hash", sa.String(128), nullable=False),
+    sa.Column("prefix", sa.String(32), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("name"),
+    sa.UniqueConstraint("token_hash"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", _big_id(), primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("target", sa.String(400), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Index(None, "at", "id"),
+    sa.Index(None, "action", "at"),
+)
+
+bulk_jobs = sa.Table(
+    "bulk_jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "created_at"),
+)
+
+recipe_state = sa.Table(
+    "recipe_state",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 SRC := hub connectors tests examples $(wildcard bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve sandbox fmt lint type test test-contract test-integration schemas validate check clean
+.PHONY: help install demo serve sandbox fmt lint type test test-sqlite test-postgres test-contract test-integration schemas validate check clean
 
 help: ## Show the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -40,8 +40,15 @@ lint: install ## ruff check and format check
 type: install ## mypy --strict on hub/ and connectors/
 	$(BIN)/mypy
 
-test: install ## The whole test suite
-	$(BIN)/pytest
+test: install ## The whole test suite, on SQLite and then on PostgreSQL (127.0.0.1:5432/test)
+	HUB_TEST_STORE=sqlite $(BIN)/pytest
+	HUB_TEST_STORE=postgresql $(BIN)/pytest
+
+test-sqlite: install ## The whole test suite on SQLite only (no PostgreSQL needed)
+	HUB_TEST_STORE=sqlite $(BIN)/pytest
+
+test-postgres: install ## The whole test suite on PostgreSQL (HUB_TEST_POSTGRES_URL to point elsewhere)
+	HUB_TEST_STORE=postgresql $(BIN)/pytest
 
 test-contract: install ## Connector contract tests only
 	$(BIN)/pytest -m contract

@@ -34,8 +34,10 @@ SIGNATURE_HEADER = "X-Razorpay-Signature"
 
 
 def build_app(secret: str, trivial: bool = False) -> web.Application:
-    """The app: ``POST /hooks/{name}`` (verify + parse, or ``trivial``) and ``GET /healthz``."""
+    """The app: ``POST /hooks/{name}`` (verify + parse, or ``trivial``), ``GET /healthz``,
+    and ``GET /stats`` (requests answered 2xx so far)."""
     key = secret.encode()
+    answered = [0]  # for bench/memory.py's checkpoints: one int increment per request
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
@@ -47,11 +49,16 @@ def build_app(secret: str, trivial: bool = False) -> web.Application:
             json.loads(body)
         except ValueError:
             return web.json_response({"status": 400, "error": "body is not JSON"}, status=400)
+        answered[0] += 1
         return web.json_response({"status": "accepted"}, status=202)
 
     async def trivial_hook(request: web.Request) -> web.Response:
         await request.read()
+        answered[0] += 1
         return web.json_response({"status": "accepted"}, status=202)
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({"answered": answered[0]})
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -60,6 +67,7 @@ def build_app(secret: str, trivial: bool = False) -> web.Application:
     app.router.add_post("/hooks/{name}", trivial_hook if trivial else hook)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", healthz)
+    app.router.add_get("/stats", stats)
     return app
 
 

@@ -229,9 +229,18 @@ def _run_wrk(
 
 
 async def _python_load(
-    url: str, requests: list[tuple[str, str, bytes]], duration: float, connections: int
+    url: str,
+    requests: list[tuple[str, str, bytes]],
+    duration: float,
+    connections: int,
+    rate: float | None = None,
 ) -> dict[str, float | int]:
-    """``connections`` keep-alive workers POSTing the next request until ``duration`` is up."""
+    """``connections`` keep-alive workers POSTing the next request until ``duration`` is up.
+
+    With ``rate`` the load is open-loop: request *i* goes out at ``i / rate`` s
+    after the start (or at once when the workers are behind), so a slower
+    server does not slow the arrivals down, as with real providers.
+    """
     import aiohttp
 
     latencies: list[float] = []
@@ -240,13 +249,16 @@ async def _python_load(
     wraps = 0
     index = 0
 
+    sent_count = 0
+
     def next_request() -> tuple[str, str, bytes]:
-        nonlocal index, wraps
+        nonlocal index, wraps, sent_count
         if index == len(requests):
             index = 0
             wraps += 1
         item = requests[index]
         index += 1
+        sent_count += 1
         return item
 
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
@@ -258,6 +270,11 @@ async def _python_load(
         async def worker() -> None:
             nonlocal non_2xx, errors
             while time.perf_counter() < deadline:
+                if rate:
+                    due = start + sent_count / rate
+                    if due >= deadline:
+                        return
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 sig, evt, body = next_request()
                 headers = {
                     "Content-Type": "application/json",
@@ -296,7 +313,12 @@ async def _python_load(
 
 
 def _run_python(
-    url: str, request_stem: Path, duration: float, connections: int, threads: int
+    url: str,
+    request_stem: Path,
+    duration: float,
+    connections: int,
+    threads: int,
+    rate: float | None = None,
 ) -> GenResult:
     # One process, all connections: a second process would only take CPU from
     # the server on a 2-core machine. `threads` is accepted for symmetry only.
@@ -312,6 +334,8 @@ def _run_python(
         "--connections",
         str(connections),
     ]
+    if rate:
+        cmd += ["--rate", str(rate)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -341,12 +365,16 @@ def run_generator(
     duration: float,
     connections: int,
     threads: int,
+    rate: float | None = None,
 ) -> GenResult:
-    """One measured run with ``kind`` ("wrk" or "python") against ``url``."""
-    if kind == "wrk":
+    """One measured run with ``kind`` ("wrk" or "python") against ``url``.
+
+    ``rate`` (requests/s, open loop) needs the Python generator.
+    """
+    if kind == "wrk" and rate is None:
         return _run_wrk(url, request_stem, duration, connections, threads)
-    if kind == "python":
-        return _run_python(url, request_stem, duration, connections, threads)
+    if kind in ("wrk", "python"):
+        return _run_python(url, request_stem, duration, connections, threads, rate)
     raise ValueError(f"unknown generator {kind!r}")
 
 
@@ -361,11 +389,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests-file", required=True, type=Path)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open-loop requests/s (default: as fast as possible)",
+    )
     args = parser.parse_args(argv)
     if not args.url.startswith("http://127.0.0.1:"):
         parser.error("only http://127.0.0.1:PORT/... targets are allowed")
     requests = _read_requests(args.requests_file)
-    result = asyncio.run(_python_load(args.url, requests, args.duration, args.connections))
+    result = asyncio.run(
+        _python_load(args.url, requests, args.duration, args.connections, args.rate)
+    )
     print(RESULT_PREFIX + json.dumps(result), flush=True)
     return 0
 

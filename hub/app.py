@@ -19,19 +19,30 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from hub.alerts.channels import build_channels
+from hub.alerts.service import Alerter
+from hub.api import setup_api
+from hub.auth import TOKENS, TokenService
 from hub.config import HubConfig
 from hub.connections import ConnectionSet
 from hub.dispatch.inline import InlineDispatcher
+from hub.dispatch.sweeper import Sweeper, celery_sweeper
 from hub.errors import ConfigError
 from hub.ingress import HookHandler
+from hub.logs import collect_secrets, register_secrets
 from hub.metrics import Metrics
+from hub.ops import OPS, Ops
+from hub.ops.sync import paused_connections, reconcile_connections
 from hub.poller import Poller
 from hub.recipes import Recipe, load_recipes, validate_files
 from hub.registry import Registry
+from hub.retention import Prunable, Pruner
 from hub.runner import Runner
 from hub.secrets import Secret, SecretBox, load_master_key
+from hub.shared import SharedState, shared_state
 from hub.store import StepWork, Store
 from hub.store.sql import SqlStore
+from hub.web import setup_dashboard
 
 __all__ = ["HUB", "Hub", "build_app", "load_hub"]
 
@@ -50,9 +61,12 @@ class Hub:
     recipes: list[Recipe]
     metrics: Metrics = field(default_factory=Metrics)
     runner: Runner | None = None
-    dispatcher: InlineDispatcher | None = None
+    dispatcher: InlineDispatcher | Sweeper | None = None
     poller: Poller | None = None
+    pruner: Pruner | None = None
     box: SecretBox | None = None
+    shared: SharedState | None = None
+    alerter: Alerter | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _budget_reported: dict[str, float] = field(default_factory=dict)
     _budget_alerted: set[str] = field(default_factory=set)
@@ -63,15 +77,33 @@ class Hub:
     async def start(self, run_engine: bool = True, run_pollers: bool = True) -> None:
         """Open the store and connections, record the connections, start the engine and pollers."""
         await self.store.open()
-        await self.connections.open()
-        self.box = SecretBox(load_master_key(self.config.path(self.config.data_dir) / "secret.key"))
+        key = load_master_key(self.config.path(self.config.data_dir) / "secret.key")
+        self.box = SecretBox(key)
+        # Never log a configured secret, wherever it would turn up (hub.logs).
+        register_secrets([key.decode(), *collect_secrets([c.config for c in self.connections])])
+        register_secrets(collect_secrets(self.config.alerts))
+        # API budgets and OAuth tokens: in this process, or in Redis for every worker.
+        self.shared = shared_state(self.config, self.box)
+        await self.shared.open()
+        await self.connections.open(self.shared)
         await self._record_connections()
         self.runner = Runner(
             self.recipe_map(),
             self.connections,
             step_timeout=self.config.step_timeout,
             on_auth_error=self._flag_reauth,
+            on_attempt=self.metrics.observe_attempt,
         )
+        self.alerter = Alerter(
+            self.config.alerts,
+            self.store,
+            build_channels(self.config.alerts),
+            self.metrics,
+            self.config.dashboard_url(),
+            self.connections,
+        )
+        # Digests and periodic checks run where pollers run; every process gates its own alerts.
+        await self.alerter.start(periodic=run_pollers)
         if run_engine and self.config.engine == "inline":
             self.dispatcher = InlineDispatcher(
                 self.store,
@@ -79,13 +111,20 @@ class Hub:
                 global_limit=self.config.concurrency.global_limit,
                 per_connection=self.config.concurrency.per_connection,
                 lease_seconds=self.config.lease_seconds,
-                on_finished=self._count,
+                on_finished=self.step_finished,
                 connection_limits={
                     name: spec.max_concurrency
                     for name, spec in self.config.connections.items()
                     if spec.max_concurrency is not None
                 },
             )
+            self.dispatcher.paused = await paused_connections(self.store)
+            await self.dispatcher.start()
+        elif run_engine and self.config.engine == "celery":
+            # Celery: steps run in `hub worker`; this process publishes what is due.
+            # Where the pollers run (hub scheduler) it also sweeps on a timer.
+            self.dispatcher = celery_sweeper(self.config, self.store, periodic=run_pollers)
+            self.dispatcher.paused = await paused_connections(self.store)
             await self.dispatcher.start()
         if run_pollers:
             intervals = {
@@ -102,49 +141,71 @@ class Hub:
                 intervals,
             )
             await self.poller.start()
+            # Retention runs where pollers run; two pruners on one database skip each other's rows.
+            if self.config.retention.enabled and isinstance(self.store, Prunable):
+                self.pruner = Pruner(self.store, self.config.retention)
+                await self.pruner.start()
 
     async def stop(self) -> None:
+        if self.pruner is not None:
+            await self.pruner.stop()
         if self.poller is not None:
             await self.poller.stop()
         if self.dispatcher is not None:
             await self.dispatcher.stop()
+        if self.alerter is not None:
+            await self.alerter.stop()
         await self.connections.close()
+        if self.shared is not None:
+            await self.shared.close()
         await self.store.close()
 
     async def _record_connections(self) -> None:
-        """Keep the store's connection table in step with hub.yaml, secrets sealed."""
-        assert self.box is not None
-        for conn in self.connections:
-            sealed = sealed_config(conn.config, self.box)
-            await self.store.upsert_connection(conn.name, conn.connector.name, sealed, conn.enabled)
+        """Keep the store's connection table in step with hub.yaml, secrets sealed.
+
+        Connections saved from the dashboard or the API win over hub.yaml and
+        are put in service instead (``hub.ops.sync.reconcile_connections``).
+        """
+        await reconcile_connections(self)
 
     def _flag_reauth(self, connection: str, reason: str) -> None:
         """Mark ``connection`` as needing re-authorization (shown by ``hub connections list``)."""
+        patch: dict[str, Any] = {"needs_reauth": True, "reauth_reason": reason}
+        if self.alerter is not None and self.alerter.config.needs_reauth:
+            self.alerter.needs_reauth(connection, reason)
+            patch["reauth_alerted"] = True  # the periodic re-auth check need not announce it
         task = asyncio.get_running_loop().create_task(
-            self.store.update_connection_state(
-                connection, {"needs_reauth": True, "reauth_reason": reason}
-            )
+            self.store.update_connection_state(connection, patch)
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_log_failure)
 
-    def _count(self, work: StepWork, outcome: str) -> None:
+    def step_finished(self, work: StepWork, outcome: str) -> None:
+        """After every recorded attempt, in any engine: metrics, dead-letter alert, API budget."""
         self.metrics.deliveries.labels(work.step.action, outcome).inc()
-        self._report_budget(work.step.connection)
+        if outcome == "dead" and self.alerter is not None:
+            self.alerter.dead_letter(work)
+        conn = self.connections.get(work.step.connection)
+        if conn is not None and conn.session is not None and conn.session.budget is not None:
+            # The budget may live in Redis: look at it off the dispatcher's path.
+            task = asyncio.get_running_loop().create_task(self._report_budget(conn.name))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            task.add_done_callback(_log_failure)
 
-    def _report_budget(self, connection: str) -> None:
+    async def _report_budget(self, connection: str) -> None:
         """Keep the connection's API use in its state (at most every 5 s), warn once at 80 %."""
         conn = self.connections.get(connection)
         budget = conn.session.budget if conn is not None and conn.session is not None else None
         if budget is None:
             return
+        usage = await budget.usage()
         now = time.monotonic()
-        crossed, alerted = budget.crossed_alert, connection in self._budget_alerted
+        crossed, alerted = budget.alerting(usage), connection in self._budget_alerted
         if now - self._budget_reported.get(connection, 0.0) < 5.0 and crossed == alerted:
             return
         self._budget_reported[connection] = now
-        usage = budget.usage()
         patch: dict[str, Any] = {"api_budget": usage.as_dict()}
         if crossed and not alerted:
             self._budget_alerted.add(connection)
@@ -159,12 +220,7 @@ class Hub:
         elif alerted and not crossed:
             self._budget_alerted.discard(connection)
             patch["api_budget_alert"] = None
-        task = asyncio.get_running_loop().create_task(
-            self.store.update_connection_state(connection, patch)
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        task.add_done_callback(_log_failure)
+        await self.store.update_connection_state(connection, patch)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
@@ -193,11 +249,6 @@ def load_hub(
     Raises:
         ConfigError: every invalid connection or recipe, each with where it is.
     """
-    if config.engine == "celery":
-        raise ConfigError(
-            "engine: celery is not available in this release (hub worker is not built yet); "
-            "use engine: inline, which runs steps inside hub serve"
-        )
     registry = registry or Registry.from_entry_points()
     connections = ConnectionSet.build(config.connections, registry)
     paths = config.recipe_paths()
@@ -218,10 +269,15 @@ def build_app(hub: Hub, run_engine: bool = True) -> web.Application:
     """The aiohttp app of ``hub serve``."""
     app = web.Application(client_max_size=hub.config.body_limit + 1)
     app[HUB] = hub
+    app[OPS] = Ops(hub)
+    app[TOKENS] = TokenService(hub.store)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await hub.start(run_engine=run_engine)
+        # Under celery the pollers (and housekeeping) run in `hub scheduler`, not here.
+        await hub.start(run_engine=run_engine, run_pollers=hub.config.engine == "inline")
+        await app[OPS].start()
         yield
+        await app[OPS].stop()
         await hub.stop()
 
     app.cleanup_ctx.append(lifecycle)
@@ -242,6 +298,8 @@ def build_app(hub: Hub, run_engine: bool = True) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    setup_api(app)
+    setup_dashboard(app)
     return app
 
 
@@ -263,6 +321,7 @@ async def _readyz(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     hub.metrics.in_flight.set(hub.dispatcher.in_flight if hub.dispatcher else 0)
+    await hub.metrics.collect(hub.store, hub.connections)
     return web.Response(body=hub.metrics.render(), content_type="text/plain", charset="utf-8")
 
 

@@ -104,16 +104,24 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @main.command()
 @click.option("--listen", help="host:port (default from hub.yaml, else 127.0.0.1:8080).")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="text, or one JSON object per line (default: log_format in hub.yaml, else text).",
+)
 @click.pass_context
-def serve(ctx: click.Context, listen: str | None, log_level: str) -> None:
-    """Run the ingress, the health probes, /metrics and the inline engine."""
+def serve(ctx: click.Context, listen: str | None, log_level: str, log_format: str | None) -> None:
+    """Run the ingress, the API, the health probes and /metrics, and (engine: inline) the steps.
+
+    With engine: celery, steps run in `hub worker` and pollers in `hub scheduler`.
+    """
     from aiohttp import web
 
     from hub.app import build_app, load_hub
     from hub.logs import setup_logging
 
-    setup_logging(log_level)
     config = _config(ctx)
+    setup_logging(log_level, "json" if (log_format or config.log_format) == "json" else "text")
     if listen:
         config = config.model_copy(update={"listen": listen})
     hub = load_hub(config)
@@ -124,6 +132,99 @@ def serve(ctx: click.Context, listen: str | None, log_level: str) -> None:
         highlight=False,
     )
     web.run_app(build_app(hub), host=host, port=port, print=None, access_log=None)
+
+
+# --------------------------------------------------------------------------- celery engine
+
+
+def _celery_hub(ctx: click.Context, command: str, log_level: str, log_format: str | None) -> Any:
+    """The hub of a celery-engine process, logging set up; exits 2 if the engine is inline."""
+    from hub.app import load_hub
+    from hub.logs import setup_logging
+
+    config = _config(ctx)
+    if config.engine != "celery":
+        _fail(
+            f"hub {command} runs the celery engine, and hub.yaml says engine: {config.engine}; "
+            "set engine: celery (and celery.broker_url), or run only hub serve"
+        )
+    setup_logging(log_level, "json" if (log_format or config.log_format) == "json" else "text")
+    return load_hub(config)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    help="Steps in flight at once in this process (default: celery.worker_concurrency).",
+)
+@click.option(
+    "--metrics-listen",
+    metavar="HOST:PORT",
+    help="Serve this worker's Prometheus /metrics there (default: not served).",
+)
+@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="text, or one JSON object per line (default: log_format in hub.yaml, else text).",
+)
+@click.pass_context
+def worker(
+    ctx: click.Context,
+    concurrency: int | None,
+    metrics_listen: str | None,
+    log_level: str,
+    log_format: str | None,
+) -> None:
+    """Run steps from the broker (engine: celery): many at once, on one asyncio loop.
+
+    Start as many as the load needs, on any machines that reach the store and
+    the broker. SIGTERM finishes the running steps first; a killed worker's
+    steps run again elsewhere once their leases lapse (celery.lease_seconds).
+    """
+    from hub.dispatch.celery_worker import run_worker
+
+    if metrics_listen is not None and not metrics_listen.rpartition(":")[2].isdigit():
+        raise click.BadParameter(
+            f"{metrics_listen!r} is not HOST:PORT", param_hint="--metrics-listen"
+        )
+    hub = _celery_hub(ctx, "worker", log_level, log_format)
+    config = hub.config
+    err.print(
+        f"hub worker  store={_safe_url(config.store_url())}  "
+        f"broker={_safe_url(config.celery.broker_url)}  queue={config.celery.queue}  "
+        f"concurrency={concurrency or config.celery.worker_concurrency}",
+        highlight=False,
+    )
+    sys.exit(run_worker(hub, concurrency, log_level, metrics_listen))
+
+
+@main.command()
+@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    help="text, or one JSON object per line (default: log_format in hub.yaml, else text).",
+)
+@click.pass_context
+def scheduler(ctx: click.Context, log_level: str, log_format: str | None) -> None:
+    """Run the pollers, housekeeping and the sweeper (engine: celery); one per deployment.
+
+    The sweeper publishes, every celery.sweep_interval, due steps that no
+    worker holds: retries that fell due, messages lost with the broker, steps
+    of a killed worker.
+    """
+    from hub.scheduler import run_scheduler
+
+    hub = _celery_hub(ctx, "scheduler", log_level, log_format)
+    config = hub.config
+    err.print(
+        f"hub scheduler  store={_safe_url(config.store_url())}  "
+        f"broker={_safe_url(config.celery.broker_url)}  sweep every {config.celery.sweep_interval:g}s",
+        highlight=False,
+    )
+    _run(run_scheduler(hub))
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -464,58 +565,6 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines())
 
 
-@deliveries.command("replay")
-@click.argument("delivery_ids", nargs=-1)
-@click.option(
-    "--status", type=click.Choice(["dead"]), help="Replay every delivery with this status."
-)
-@click.option("--connection", help="With --status: only this sink connection.")
-@click.option("--recipe", help="With --status: only this recipe.")
-@click.option(
-    "--from-start", is_flag=True, help="Run the whole recipe again, not just the failed step."
-)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def deliveries_replay(
-    ctx: click.Context,
-    delivery_ids: tuple[str, ...],
-    status: str | None,
-    connection: str | None,
-    recipe: str | None,
-    from_start: bool,
-    as_json: bool,
-) -> None:
-    """Make failed deliveries due again, with the same idempotency keys (so nothing doubles).
-
-    A running `hub serve` picks them up within a second.
-    """
-    from hub.store import DeliveryFilter
-
-    if not delivery_ids and not status:
-        _fail("name delivery ids, or select them with --status dead [--connection/--recipe]")
-
-    async def go(store: Any) -> dict[str, Any]:
-        ids = list(delivery_ids)
-        if status:
-            before = None
-            while True:
-                flt = DeliveryFilter("dead", connection, recipe, None, None, None, 500, before)
-                rows, before = await store.list_deliveries(flt)
-                ids.extend(step.id for step, _ in rows)
-                if not before:
-                    break
-        moved = await store.replay(ids, from_start=from_start) if ids else 0
-        return {"selected": len(ids), "replayed_runs": moved}
-
-    result = _run(_with_store(_config(ctx), go))
-    if as_json:
-        _emit_json(result)
-    else:
-        out.print(
-            f"replayed {result['replayed_runs']} run(s) from {result['selected']} delivery(ies)"
-        )
-
-
 # --------------------------------------------------------------------------- connectors
 
 
@@ -756,6 +805,110 @@ def connections_backfill(
         )
 
 
+# --------------------------------------------------------------------------- prune
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
+    """Delete old finished events and attempts now, per hub.yaml's retention section.
+
+    Pending work is never touched; see docs/deployment.md for the rules.
+    A running hub does this by itself every retention.interval seconds.
+    """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from hub.retention import Pruner, PruneReport
+
+    config = _config(ctx)
+    verb = "would delete" if dry_run else "deleted"
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("prune {task.fields[stage]}: {task.fields[text]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=as_json,
+    )
+
+    def counts_text(report: PruneReport) -> str:
+        c = report.counts
+        return f"{verb} {c.events} events, {c.runs} runs, {c.steps} steps, {c.attempts} attempts"
+
+    async def go(store: Any) -> PruneReport:
+        with progress:
+            task = progress.add_task("prune", total=None, stage="", text="starting")
+
+            def on_batch(report: PruneReport) -> None:
+                progress.update(
+                    task,
+                    stage=report.stage or "",
+                    text=f"{counts_text(report)} ({report.examined} rows examined)",
+                )
+
+            return await Pruner(store, config.retention).run_once(dry_run, on_batch)
+
+    report = _run(_with_store(config, go))
+    if as_json:
+        _emit_json(report.as_dict())
+        return
+    kept = [
+        f"events received before {report.events_before:%Y-%m-%d %H:%M} UTC"
+        if report.events_before
+        else "events: kept forever",
+        f"attempts started before {report.attempts_before:%Y-%m-%d %H:%M} UTC"
+        if report.attempts_before
+        else "attempts: kept forever",
+    ]
+    out.print(f"{counts_text(report)} in {report.seconds:.1f} s ({'; '.join(kept)})")
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@main.group()
+def alerts() -> None:
+    """Alert channels (email, webhook): see docs/alerts.md."""
+
+
+@alerts.command("test")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def alerts_test(ctx: click.Context, as_json: bool) -> None:
+    """Send a test message through each configured channel and say which worked.
+
+    Exit status 1 when any channel failed, 2 when none is configured.
+    """
+    from hub.alerts.channels import build_channels
+    from hub.alerts.service import Alerter
+    from hub.metrics import Metrics
+    from hub.store.sql import SqlStore
+
+    config = _config(ctx)
+    channels = build_channels(config.alerts)
+    if not channels:
+        _fail("no alert channel is configured: add alerts.smtp or alerts.webhook to hub.yaml")
+    # The test bypasses the storm gate, so the store is never opened.
+    alerter = Alerter(
+        config.alerts, SqlStore(config.store_url()), channels, Metrics(), config.dashboard_url()
+    )
+    results = _run(alerter.send_test())
+    docs = [
+        {"channel": name, "ok": error is None, "error": error} for name, error in results.items()
+    ]
+    if as_json:
+        _emit_json({"channels": docs})
+    else:
+        for d in docs:
+            if d["ok"]:
+                out.print(f"[green]ok[/]      {d['channel']}", highlight=False)
+            else:
+                out.print(f"[red]failed[/]  {d['channel']}: {d['error']}", highlight=False)
+    if any(not d["ok"] for d in docs):
+        sys.exit(1)
+
+
 # --------------------------------------------------------------------------- misc
 
 
@@ -780,6 +933,11 @@ def schemas(out_dir: Path) -> None:
     write_schema(out_dir / "recipe.json")
     out.print(f"wrote {out_dir}/config.json and {out_dir}/recipe.json")
 
+
+# Ops and admin commands (tokens, users, switches, replay, jobs, audit) live in their own module.
+from hub.cli_ops import register as _register_ops  # noqa: E402 - needs the groups above
+
+_register_ops(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -15,14 +15,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hub.alerts.settings import AlertsConfig
 from hub.errors import ConfigError
 from hub.secrets import resolve_env
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
+    "CeleryConfig",
     "ConcurrencyConfig",
     "ConnectionSpec",
+    "DashboardConfig",
+    "DashboardUser",
     "HubConfig",
+    "RetentionConfig",
     "config_json_schema",
     "load_config",
 ]
@@ -72,6 +77,99 @@ class ConcurrencyConfig(_Strict):
     )
 
 
+class CeleryConfig(_Strict):
+    """The celery engine (``engine: celery``): broker, queue, and how steps are leased.
+
+    The store stays the source of truth: a step is leased in the store while a
+    worker runs it, and the sweeper (``hub scheduler``) re-publishes any due step
+    whose message or worker was lost, so the broker may be flushed or restarted.
+    """
+
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Celery broker URL, e.g. redis://127.0.0.1:6379/0 or amqp://guest@127.0.0.1//.",
+    )
+    queue: str = Field(
+        "hub.steps", min_length=1, description="Broker queue that step messages use."
+    )
+    worker_concurrency: int = Field(
+        100, ge=1, le=10_000, description="Steps in flight at once per `hub worker` process."
+    )
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Lease a worker holds on a running step, renewed every third of it; a killed "
+            "worker's steps run again this long after its last renewal."
+        ),
+    )
+    sweep_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between sweeps that re-publish due steps whose message or worker was lost.",
+    )
+    requeue_seconds: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "A step published but not started by any worker within this long is published "
+            "again (its message may have gone with a flushed or restarted broker)."
+        ),
+    )
+
+
+class DashboardUser(_Strict):
+    """One dashboard login (``dashboard.users.<name>``)."""
+
+    password_hash: str = Field(
+        description="Made by `hub users hash-password` (scrypt with a random salt); never the password."
+    )
+    role: Literal["viewer", "ops", "admin"] = Field(
+        "viewer", description="viewer reads; ops also replays and pauses; admin also configures."
+    )
+
+
+class DashboardConfig(_Strict):
+    """Who may log in to the dashboard with a password (API tokens work there too)."""
+
+    users: dict[str, DashboardUser] = Field(
+        default_factory=dict,
+        description="Logins by user name. The env var HUB_ADMIN_PASSWORD adds a bootstrap `admin`.",
+    )
+
+
+class RetentionConfig(_Strict):
+    """How long finished work is kept; a background task prunes what is older.
+
+    An event goes with its runs, steps and attempts once every run of it is
+    finished and untouched for ``events_days``; attempts of finished steps go
+    after ``attempts_days`` (the step keeps its status, try count and last
+    error). Pending work is never pruned. See docs/deployment.md.
+    """
+
+    enabled: bool = Field(True, description="Run the pruner wherever pollers run.")
+    events_days: float | None = Field(
+        30.0,
+        ge=1,
+        description=(
+            "Keep finished events (with their runs, steps and attempts) this many days; "
+            "null keeps them forever. Keep it longer than any provider retries a webhook."
+        ),
+    )
+    attempts_days: float | None = Field(
+        30.0,
+        ge=1,
+        description="Keep the attempts of finished steps this many days; null keeps them forever.",
+    )
+    interval: float = Field(300.0, ge=1, description="Seconds between prune passes.")
+    batch_size: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="Rows looked at per delete transaction; smaller batches hold the writer less.",
+    )
+
+
 class HubConfig(_Strict):
     """The whole hub.yaml. Relative paths are relative to the file's folder."""
 
@@ -84,9 +182,15 @@ class HubConfig(_Strict):
         "inline",
         description="inline: steps run inside `hub serve`; celery: in `hub worker` processes.",
     )
-    broker: str | None = Field(
-        None, description="Celery broker URL (engine: celery), e.g. redis://127.0.0.1:6379/0."
+    celery: CeleryConfig = Field(default_factory=CeleryConfig)
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "Redis for shared rate limits and OAuth tokens, e.g. redis://127.0.0.1:6379/1; "
+            "default: the Celery broker when engine is celery, otherwise in-process state."
+        ),
     )
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     data_dir: str = Field(
         ".hub", description="Folder for the master key file and other local state."
     )
@@ -103,6 +207,19 @@ class HubConfig(_Strict):
         120.0, gt=0, description="Longest one attempt of one step may take, in seconds."
     )
     concurrency: ConcurrencyConfig = Field(default_factory=ConcurrencyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="Alerts by email and webhook; see docs/alerts.md."
+    )
+    public_url: str | None = Field(
+        None,
+        description="Address people reach the dashboard at, for links in alerts "
+        "(default: http://{listen}) and the OAuth redirect URI {public_url}/oauth/callback "
+        "(default: the address the browser used).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people, json for log collectors (one object per line)."
+    )
     connections: dict[str, ConnectionSpec] = Field(default_factory=dict)
     base_dir: str = Field(
         ".", description="Set by the loader: the folder paths are relative to.", exclude=True
@@ -125,6 +242,10 @@ class HubConfig(_Strict):
             if rel and rel != ":memory:":
                 return prefix + str(self.path(rel).resolve())
         return self.store
+
+    def dashboard_url(self) -> str:
+        """``public_url``, or the listen address as a URL."""
+        return (self.public_url or f"http://{self.listen}").rstrip("/")
 
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")

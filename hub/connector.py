@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from hub.http import HttpClient
-    from hub.limits import ApiBudget
+    from hub.limits import Budget
+    from hub.oauth import OAuthApp
+    from hub.shared import SharedState
 
 __all__ = [
     "Action",
@@ -117,16 +119,26 @@ class ConnectorSession:
     """Per-connection state shared by that connection's actions (tokens, limiters).
 
     Created once per connection by the hub; ``open``/``close`` run with the app.
-    A session that sets ``budget`` (an ``ApiBudget``) has its vendor's rate
-    limits respected by the dispatcher: steps wait for budget rather than fail.
+    A session that sets ``budget`` (a ``hub.limits.Budget``) has its vendor's
+    rate limits respected by the dispatcher: steps wait for budget rather than
+    fail. Before ``open`` the hub calls ``share`` with the state its processes
+    have in common (Redis under ``engine: celery``), so budgets and tokens are
+    shared by every worker.
     """
 
-    budget: ApiBudget | None = None
+    budget: Budget | None = None
+    shared: SharedState | None = None
 
     def __init__(self, config: ConnectorConfig, connection: str, http: HttpClient) -> None:
         self.config = config
         self.connection = connection
         self.http = http
+
+    def share(self, state: SharedState) -> None:
+        """Keep the budget (and, in subclasses that extend this, tokens) in ``state``."""
+        self.shared = state
+        if self.budget is not None:
+            self.budget.state = state
 
     async def open(self) -> None:
         """Acquire what the session needs (nothing by default)."""
@@ -250,6 +262,8 @@ class Connector:
         base_url: how to get the HTTP client's base URL from a config (``None``: absolute URLs).
         session: per-connection shared state, if the actions need any.
         sandbox: a factory for the local aiohttp app that speaks the vendor's API.
+        oauth: the vendor's authorization-code flow, if a connection can get its
+            refresh token through the dashboard's Connect button (``hub.oauth``).
     """
 
     name: str
@@ -262,6 +276,7 @@ class Connector:
     base_url: Callable[[Any], str | None] | None = None
     sandbox: Callable[[], web.Application] | None = None
     docs: str = ""
+    oauth: OAuthApp | None = None
 
     @property
     def emits(self) -> tuple[str, ...]:

@@ -12,11 +12,11 @@ from typing import Any
 
 from hub.errors import ConfigError
 from hub.events import Event
-from hub.recipes import load_recipe
+from hub.recipes import Recipe, load_recipe
 from hub.router import route, step_idempotency_key
 from hub.runner import render_step, step_context
 
-__all__ = ["dry_run"]
+__all__ = ["dry_run", "dry_run_event"]
 
 
 class _Placeholder(dict[str, Any]):
@@ -40,6 +40,17 @@ def dry_run(recipe_path: Path, event_file: Path) -> dict[str, Any]:
         raise ConfigError(f"{event_file}: not an event document ({exc})") from exc
     if not event.id:
         event = event.bind(event.connection or "dry-run", event.connector)
+    return dry_run_event(recipe, event)
+
+
+def dry_run_event(recipe: Recipe, event: Event, as_enabled: bool = False) -> dict[str, Any]:
+    """What running ``recipe`` on a bound ``event`` would send, step by step (nothing is called).
+
+    With ``as_enabled`` a disabled recipe is rendered as if it were enabled,
+    to see what it would do before switching it on.
+    """
+    if as_enabled and not recipe.enabled:
+        recipe = recipe.model_copy(update={"enabled": True})
     planned = route(event, [recipe], event.time)
     summary: dict[str, Any] = {
         "recipe": recipe.name,

@@ -8,6 +8,9 @@
       SkipEvent          not a failure: logged, acknowledged, dropped
       ParseError         400; the body cannot be understood (nothing stored)
       StoreUnavailable   503; the provider should retry later
+      Forbidden          403; the principal's role does not allow the action
+      NotFound           404; no connection, recipe, job, ... of that name or id
+      Conflict           409; the change clashes with what exists (a taken name, a finished job)
       ConnectorError
         TransientError   retried with backoff; optional retry_after (seconds)
           RateLimitError
@@ -25,8 +28,11 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
+    "Conflict",
     "ConnectorError",
+    "Forbidden",
     "HubError",
+    "NotFound",
     "ParseError",
     "PermanentError",
     "RateLimitError",
@@ -59,6 +65,18 @@ class ParseError(HubError):
 
 class StoreUnavailable(HubError):
     """The store cannot commit right now: ingress answers 503 so the provider retries."""
+
+
+class Forbidden(HubError):
+    """The caller is known but its role does not allow this action (API 403)."""
+
+
+class NotFound(HubError):
+    """What an operation names (a connection, recipe, event, job) does not exist (API 404)."""
+
+
+class Conflict(HubError):
+    """The change clashes with the current state: a name already taken, a job already over (409)."""
 
 
 class ConnectorError(HubError):

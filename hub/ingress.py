@@ -32,6 +32,7 @@ from hub.connector import WebhookRequest
 from hub.dispatch import Dispatcher
 from hub.errors import ParseError, SignatureError, SkipEvent, StoreUnavailable
 from hub.events import utcnow
+from hub.logs import bind_log_ids, log_context
 from hub.metrics import Metrics
 from hub.recipes import Recipe
 from hub.router import route
@@ -70,7 +71,8 @@ class HookHandler:
 
     async def handle(self, request: web.Request) -> web.Response:
         name = request.match_info["connection"]
-        response = await self._handle(name, request)
+        with log_context(connection=name if name in self.connections else None):
+            response = await self._handle(name, request)
         self.metrics.webhooks.labels(
             name if name in self.connections else "_unknown", str(response.status)
         ).inc()
@@ -123,6 +125,8 @@ class HookHandler:
         for event in events:
             bound = event.bind(name, conn.connector.name)
             items.append(IngestItem(bound, route(bound, recipes, now)))
+        if len(items) == 1:
+            bind_log_ids(event_id=items[0].event.id)
         try:
             inserted = await self.store.ingest(items) if items else []
         except StoreUnavailable as exc:

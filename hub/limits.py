@@ -8,9 +8,12 @@ dispatcher postpones a step whose connection has no budget left (no attempt
 is used up), and a call that still finds none raises ``Throttled``, which the
 runner reschedules without counting it as a failed attempt.
 
-Budgets are in-process (the inline engine is one process); usage is written
-to the connection's state so ``hub connections list`` shows it, with a
-warning once a day's use crosses ``alert_fraction``.
+``ApiBudget`` is the sliding-window arithmetic, in one process. ``Budget`` is
+what sessions hold: the same windows kept in the hub's ``SharedState``, in
+this process for the inline engine or in Redis when several worker processes
+spend one vendor's budget (``hub.shared``), hence its async methods. Usage is
+written to the connection's state so ``hub connections list`` shows it, with
+a warning once a day's use crosses ``alert_fraction``.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hub.errors import RateLimitError
 
-__all__ = ["ApiBudget", "BudgetUsage", "Throttled"]
+if TYPE_CHECKING:
+    from hub.shared import SharedState
+
+__all__ = ["ApiBudget", "Budget", "BudgetUsage", "Throttled"]
 
 MINUTE = 60.0
 DAY = 86_400.0
@@ -143,4 +150,74 @@ class ApiBudget:
     def crossed_alert(self) -> bool:
         """True once the day's use is at or past ``alert_fraction`` of the daily budget."""
         fraction = self.usage().day_fraction
+        return fraction is not None and fraction >= self.alert_fraction
+
+
+class Budget:
+    """One budget (a Zoho organization's calls, a portal's credits) kept in the hub's shared state.
+
+    Every process holding a ``Budget`` with the same ``key`` and the same
+    ``state`` backend spends from one pot: with ``RedisState`` that is every
+    worker of the deployment. ``per_minute`` and ``per_day`` may be changed at
+    any time; each check uses the current values.
+
+    Args:
+        key: what is limited, e.g. ``zoho_books:60012345678`` (the vendor's unit, not
+            the connection's name, when two connections share a vendor account).
+        state: where the windows are counted (``LocalState`` until the hub shares one).
+        per_minute: calls allowed in any 60 s window (None: unlimited).
+        per_day: calls allowed in any rolling 24 h (None: unlimited).
+        alert_fraction: share of ``per_day`` at which ``alerting`` turns true.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        state: SharedState,
+        *,
+        per_minute: int | None = None,
+        per_day: int | None = None,
+        alert_fraction: float = 0.8,
+    ) -> None:
+        self.key = key
+        self.state = state
+        self.per_minute = per_minute
+        self.per_day = per_day
+        self.alert_fraction = alert_fraction
+
+    def _check_cost(self, cost: int) -> None:
+        for limit in (self.per_minute, self.per_day):
+            if limit is not None and cost > limit:
+                raise ValueError(f"{cost} calls can never fit a limit of {limit} ({self.key})")
+
+    async def take(self, cost: int = 1, what: str = "the vendor") -> None:
+        """Spend ``cost`` calls now, atomically across every process sharing the state.
+
+        Raises:
+            Throttled: the budget cannot afford it; ``retry_after`` says when it can.
+        """
+        self._check_cost(cost)
+        spent = await self.state.spend(self.key, cost, self.per_minute, self.per_day, commit=True)
+        if not spent.granted:
+            raise Throttled(
+                f"the hub's budget for {what} is spent for now "
+                f"({spent.minute_used}/{self.per_minute} this minute, "
+                f"{spent.day_used}/{self.per_day} today); waiting {spent.wait:.0f}s",
+                retry_after=spent.wait,
+            )
+
+    async def wait_time(self, cost: int = 1) -> float:
+        """Seconds until ``cost`` calls fit in both windows (0: now); spends nothing."""
+        self._check_cost(cost)
+        look = await self.state.spend(self.key, cost, self.per_minute, self.per_day, commit=False)
+        return look.wait
+
+    async def usage(self) -> BudgetUsage:
+        """Calls in the current windows, as every process sharing the state spent them."""
+        look = await self.state.spend(self.key, 0, self.per_minute, self.per_day, commit=False)
+        return look.usage(self.per_minute, self.per_day)
+
+    def alerting(self, usage: BudgetUsage) -> bool:
+        """True when ``usage`` is at or past ``alert_fraction`` of the daily budget."""
+        fraction = usage.day_fraction
         return fraction is not None and fraction >= self.alert_fraction

@@ -28,6 +28,7 @@ from hub.errors import AuthError, ConfigError, PermanentError, TransientError
 from hub.events import Event, utcnow
 from hub.http import Exchange, record_exchanges, stop_recording
 from hub.limits import Throttled
+from hub.logs import log_context
 from hub.recipes import Recipe, Step
 from hub.retry import DEFAULT_POLICY
 from hub.router import plan_step
@@ -87,6 +88,28 @@ def _exchanges_text(exchanges: list[Exchange], attr: str) -> str | None:
     return "\n---\n".join(lines) if lines else None
 
 
+def _log_outcome(work: StepWork, record: AttemptRecord, outcome: StepOutcome) -> None:
+    """One line per attempt that did not simply succeed: ids and the error, never a body."""
+    if outcome.kind == "dead":
+        level = logging.WARNING
+    elif outcome.kind == "retry" and record.outcome != "throttled":
+        level = logging.INFO
+    else:
+        level = logging.DEBUG
+    if not log.isEnabledFor(level):
+        return
+    log.log(
+        level,
+        "step %s (%s) attempt %d: %s%s",
+        work.step.step_id,
+        work.step.action,
+        work.step.attempts + 1,
+        outcome.kind if record.outcome != "throttled" else "throttled",
+        f": {outcome.error}" if outcome.error else "",
+        extra={"action": work.step.action, "attempt": work.step.attempts + 1},
+    )
+
+
 class Runner:
     """Executes steps against live connections; holds no per-run state."""
 
@@ -97,15 +120,36 @@ class Runner:
         step_timeout: float = 120.0,
         clock: Callable[[], datetime] = utcnow,
         on_auth_error: Callable[[str, str], Any] | None = None,
+        on_attempt: Callable[[StepWork, AttemptRecord, StepOutcome], None] | None = None,
     ) -> None:
         self.recipes = recipes
         self.connections = connections
         self.step_timeout = step_timeout
         self.clock = clock
         self.on_auth_error = on_auth_error
+        self.on_attempt = on_attempt  # metrics: sees every attempt, does no I/O
 
     async def execute(self, work: StepWork) -> tuple[AttemptRecord, StepOutcome]:
-        """Run one attempt of ``work`` and say how the run moves on. Never raises."""
+        """Run one attempt of ``work`` and say how the run moves on. Never raises.
+
+        Log lines written meanwhile, anywhere, carry the step's ids (``hub.logs``).
+        """
+        with log_context(
+            connection=work.step.connection,
+            event_id=work.event.id,
+            run_id=work.run.id,
+            step_id=work.step.id,
+        ):
+            record, outcome = await self._execute(work)
+            _log_outcome(work, record, outcome)
+        if self.on_attempt is not None:
+            try:
+                self.on_attempt(work, record, outcome)
+            except Exception:  # an observer's bug must not lose the attempt
+                log.exception("on_attempt hook failed for step %s", work.step.id)
+        return record, outcome
+
+    async def _execute(self, work: StepWork) -> tuple[AttemptRecord, StepOutcome]:
         started_at = self.clock()
         t0 = time.perf_counter()
         exchanges, token = record_exchanges()
@@ -171,11 +215,20 @@ class Runner:
         )
         return record, StepOutcome(kind, output=output, next_step=next_step)
 
-    def budget_wait(self, work: StepWork) -> float:
-        """Seconds until the step's sink connection has API budget for a call (0: now)."""
+    async def budget_wait(self, work: StepWork) -> float:
+        """Seconds until the step's sink connection has API budget for a call (0: now).
+
+        Async because the budget may be shared through Redis by every worker.
+        """
         conn = self.connections.get(work.step.connection)
         budget = conn.session.budget if conn is not None and conn.session is not None else None
-        return budget.wait_time() if budget is not None else 0.0
+        if budget is None:
+            return 0.0
+        try:
+            return await budget.wait_time()
+        except Exception:  # a failed look must not stop the dispatcher
+            log.exception("looking at the API budget of %s failed", work.step.connection)
+            return 0.0  # the action's own budget check decides, and its error is recorded
 
     def _find_step(self, recipe: Recipe, work: StepWork) -> Step:
         idx = work.step.step_index

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,31 @@ import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
+from tests import services
 from tests.helpers import RunningHub, Sandbox, fast_recipe, hub_config, start_hub, start_sandbox
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores() -> Iterator[None]:
+    """Stores a test opens (``store_url``, ``hub_config``) are its own and dropped after it.
+
+    Which store: ``HUB_TEST_STORE`` (see tests/services.py); creating one is lazy,
+    so a test that opens no store costs nothing.
+    """
+    with services.fresh_stores():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_leftover_stores() -> Iterator[None]:
+    yield
+    services.drop_leftovers()
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """A fresh, empty store for this test on the suite's store (HUB_TEST_STORE)."""
+    return services.store_url(tmp_path)
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ from hub.config import load_config
 from hub.demo import sample_payment
 from hub.registry import Registry
 from hub.sandbox import build_sandbox_app, sandbox_base
+from tests.services import store_url
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "whsec_test_9f2c"
@@ -71,7 +72,8 @@ def hub_config(tmp: Path, sandbox_url: str, recipes: list[Path], **extra: Any) -
     books.update(extra.pop("books", {}))
     return {
         "listen": f"127.0.0.1:{free_port()}",
-        "store": f"sqlite:///{tmp / 'hub.db'}",
+        # The suite's store (HUB_TEST_STORE): SQLite in ``tmp`` or a fresh PostgreSQL schema.
+        "store": extra.pop("store", None) or store_url(tmp),
         "data_dir": str(tmp / "data"),
         "recipes": [str(r) for r in recipes],
         "connections": {

@@ -16,6 +16,7 @@ import yaml
 from click.testing import CliRunner
 
 from hub.cli import main
+from tests import services
 from tests.helpers import ROOT
 
 
@@ -48,7 +49,7 @@ def razorpay_sandbox() -> Iterator[str]:
 
 def test_backfill_fetches_history_once_with_progress(razorpay_sandbox: str, tmp_path: Path) -> None:
     config = {
-        "store": f"sqlite:///{tmp_path / 'hub.db'}",
+        "store": services.store_url(tmp_path),
         "data_dir": str(tmp_path),
         "recipes": [],
         "connections": {
@@ -100,7 +101,7 @@ def test_backfill_explains_a_connection_that_cannot(tmp_path: Path) -> None:
     cfg.write_text(
         yaml.safe_dump(
             {
-                "store": f"sqlite:///{tmp_path / 'hub.db'}",
+                "store": services.store_url(tmp_path),
                 "data_dir": str(tmp_path),
                 "recipes": [],
                 "connections": {

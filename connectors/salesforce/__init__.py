@@ -18,7 +18,9 @@ test.salesforce.com or a My Domain); the token response's ``instance_url`` is
 the API base. Tokens are cached per connection, refreshed one at a time,
 ahead of ``session_lifetime`` (Salesforce reports no expiry), and once on a 401
 ``INVALID_SESSION_ID`` before the call is retried once (``SalesforceOAuth``).
-``invalid_grant`` → ``AuthError`` (re-authorize the connection).
+``invalid_grant`` → ``AuthError`` (re-authorize the connection). The refresh
+token can come from the dashboard's Connect button: the web server flow with
+PKCE (``oauth_connect``, docs/oauth.md).
 
 Setup in the org: a connected app (scopes ``api refresh_token``), a refresh
 token for the integration user, and two text fields marked External ID +
@@ -84,6 +86,7 @@ from .actions import (
 )
 from .auth import SalesforceOAuth, SalesforceSession
 from .config import SalesforceConfig
+from .oauth_connect import salesforce_oauth_app
 from .sandbox import SandboxState, create_sandbox_app
 
 __all__ = [
@@ -120,4 +123,5 @@ connector = Connector(
     base_url=_base_url,
     sandbox=create_sandbox_app,
     docs=__doc__ or "",
+    oauth=salesforce_oauth_app(),
 )

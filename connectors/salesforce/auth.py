@@ -11,7 +11,8 @@ die after the org's session timeout of inactivity, or when revoked. So:
   means Salesforce did not process the request, so the retry is safe;
 - refreshes are single-flight: 50 concurrent actions cause one token request,
   and waiters behind a failed refresh fail the same way instead of each asking
-  again.
+  again; under ``engine: celery`` the token (with its ``instance_url``) is
+  shared through Redis (``hub.tokens``), so N workers make one request too.
 
 The API base is the token response's ``instance_url`` (unless the config
 overrides it). Tokens and secrets never appear in messages or logs:
@@ -21,7 +22,6 @@ log, and errors built here name only Salesforce's error code.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -31,13 +31,14 @@ from hub.connector import ConnectorConfig, ConnectorSession
 from hub.errors import (
     AuthError,
     ConfigError,
-    ConnectorError,
     PermanentError,
     RateLimitError,
     TransientError,
 )
 from hub.http import HttpClient, Response, raise_for_status, retry_after_seconds
 from hub.secrets import Secret
+from hub.shared import SharedState
+from hub.tokens import Grant, TokenGate, secret_tag
 
 from .config import SalesforceConfig
 
@@ -80,6 +81,8 @@ class SalesforceOAuth:
             (capped at half of it).
         clock: seconds on a monotonic scale (injectable so tests can age tokens).
         timeout: per-request timeout in seconds (``None``: the client's default).
+        state: the hub's shared state, where the token is cached for every process
+            (``None``: this object only; ``share`` sets it later).
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class SalesforceOAuth:
         refresh_margin: float = 300.0,
         clock: Clock = time.monotonic,
         timeout: float | None = None,
+        state: SharedState | None = None,
     ) -> None:
         self.http = http
         self.token_url = token_url
@@ -108,25 +112,22 @@ class SalesforceOAuth:
         self.timeout = timeout
         self.refreshes = 0
         self.api_usage: ApiUsage | None = None
-        self._instance_url: str | None = None
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._lock = asyncio.Lock()
-        self._finished = 0  # refresh attempts finished, to tell waiters what happened meanwhile
-        self._failure: ConnectorError | None = None  # how the latest attempt failed, if it did
+        key = f"salesforce:{token_url}:{client_id}:{secret_tag(refresh_token)}"
+        self.gate = TokenGate(key, self._exchange, clock=clock, state=state)
 
     @property
     def instance_url(self) -> str | None:
         """The API base: the override, else the latest token response's ``instance_url``."""
-        return self._instance_override or self._instance_url
+        grant = self.gate.grant
+        return self._instance_override or (grant.extra.get("instance_url") if grant else None)
 
-    def _fresh(self) -> bool:
-        return self._token is not None and self.clock() < self._refresh_at
+    def share(self, state: SharedState) -> None:
+        """Cache tokens in ``state`` from now on, so every process uses one token."""
+        self.gate.state = state
 
     def forget(self) -> None:
-        """Drop the cached token, so the next call refreshes."""
-        self._token = None
-        self._refresh_at = 0.0
+        """Drop this process's cached token, so the next call looks again."""
+        self.gate.forget()
 
     async def access_token(self) -> str:
         """A token still inside its trusted lifetime; refreshes (once, for all callers) if not.
@@ -135,31 +136,11 @@ class SalesforceOAuth:
             AuthError: Salesforce refused the refresh token or the client (re-authorize).
             RateLimitError, TransientError: the login host is limited, failing or slow.
         """
-        if self._fresh():
-            assert self._token is not None
-            return self._token
-        seen = self._finished
-        async with self._lock:
-            if self._fresh():  # whoever held the lock before us refreshed already
-                assert self._token is not None
-                return self._token
-            self._share_failure(seen)
-            return await self._refresh()
+        return (await self.gate.get()).token
 
     async def refresh(self, stale: str | None = None) -> str:
-        """Replace ``stale`` (a token the API refused), unless another task already did."""
-        seen = self._finished
-        async with self._lock:
-            if self._token is not None and self._token != stale and self._fresh():
-                return self._token
-            self._share_failure(seen)
-            return await self._refresh()
-
-    def _share_failure(self, seen: int) -> None:
-        """Fail like the refresh we queued behind, instead of each waiter asking again."""
-        if self._finished != seen and self._failure is not None:
-            failure = self._failure
-            raise type(failure)(*failure.args) from None
+        """Replace ``stale`` (a token the API refused), unless another task or process already did."""
+        return (await self.gate.replace(stale)).token
 
     async def call(
         self,
@@ -208,19 +189,8 @@ class SalesforceOAuth:
             self.api_usage = usage
         return resp
 
-    async def _refresh(self) -> str:
-        """Exchange the refresh token, remembering a failure for the waiters; caller holds the lock."""
-        self._failure = None
-        try:
-            return await self._exchange()
-        except ConnectorError as exc:
-            self._failure = exc
-            raise
-        finally:
-            self._finished += 1
-
-    async def _exchange(self) -> str:
-        started = self.clock()
+    async def _exchange(self) -> Grant:
+        """Ask Salesforce for a new access token (the gate calls this, one at a time)."""
         form = {
             "grant_type": "refresh_token",
             "client_id": self.client_id,
@@ -249,17 +219,16 @@ class SalesforceOAuth:
             )
         assert isinstance(body, dict)
         instance = body.get("instance_url")
-        if isinstance(instance, str) and instance:
-            self._instance_url = instance.rstrip("/")
-        if self.instance_url is None:
+        extra = (
+            {"instance_url": instance.rstrip("/")} if isinstance(instance, str) and instance else {}
+        )
+        if self._instance_override is None and not extra:
             raise PermanentError(
                 "Salesforce's token response named no instance_url; set instance_url in the "
                 "connection config",
                 resp.status,
             )
-        self._token = token
-        self._refresh_at = started + self.session_lifetime - self.refresh_margin
-        return token
+        return Grant(token, self.session_lifetime - self.refresh_margin, extra)
 
     def _raise_token_error(self, resp: Response, body: dict[str, Any]) -> None:
         """Map the token endpoint's ``{"error", "error_description"}`` by consequence."""
@@ -355,6 +324,11 @@ class SalesforceSession(ConnectorSession):
         return await self.oauth.call(
             method, path, params=params, json_body=json_body, timeout=self.config.timeout
         )
+
+    def share(self, state: SharedState) -> None:
+        """Cache the token in the hub's shared state (Salesforce keeps no budget here)."""
+        super().share(state)
+        self.oauth.share(state)
 
     async def close(self) -> None:
         """Forget the token: nothing else to release (the hub owns the HTTP client)."""

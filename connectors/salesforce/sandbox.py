@@ -1,8 +1,10 @@
 """A local Salesforce (OAuth + REST API) look-alike, so the connector is tested without the internet.
 
 It serves Salesforce's real paths and JSON shapes where the connector relies
-on them: the refresh-token grant at ``/services/oauth2/token`` (``invalid_grant``
-and friends with HTTP 400), access tokens that die after a configurable time
+on them: the web server flow (an "Allow Access?" page and the
+authorization-code grant with PKCE, ``sandbox_oauth``), the refresh-token
+grant at ``/services/oauth2/token`` (``invalid_grant`` and friends with HTTP
+400), access tokens that die after a configurable time
 (``401 [{"errorCode": "INVALID_SESSION_ID"}]``), the org's daily API limit
 (``403 REQUEST_LIMIT_EXCEEDED``) with ``Sforce-Limit-Info: api-usage=n/m`` on
 every REST answer, sObject create/get/upsert-by-external-ID for Case,
@@ -47,6 +49,8 @@ from typing import Any
 from aiohttp import web
 
 from hub.sandbox import serve
+
+from .sandbox_oauth import SalesforceConsent, add_consent_routes, redeem_code
 
 __all__ = ["Fault", "SandboxState", "create_sandbox_app", "main", "serve"]
 
@@ -172,6 +176,7 @@ class SandboxState:
         default_factory=lambda: {name: {} for name in SOBJECTS}
     )
     refresh_tokens: set[str] = field(default_factory=set)
+    consent: SalesforceConsent = field(default_factory=SalesforceConsent)
     access_tokens: dict[str, float] = field(default_factory=dict)
     tokens_issued: int = 0
     faults: list[Fault] = field(default_factory=list)
@@ -189,6 +194,7 @@ class SandboxState:
             rows.clear()
         self.access_tokens.clear()
         self.refresh_tokens = {self.refresh_token}
+        self.consent.reset()
         self.faults.clear()
         self.by_status.clear()
         self.by_route.clear()
@@ -294,12 +300,13 @@ def _base(request: web.Request) -> str:
 
 
 async def oauth_token(request: web.Request) -> web.Response:
-    """``POST /services/oauth2/token``: the refresh-token grant, Salesforce's answers."""
+    """``POST /services/oauth2/token``: the refresh-token and authorization-code grants."""
     state = request.app[STATE]
     params: dict[str, str] = dict(request.query)
     if request.content_type == "application/x-www-form-urlencoded":
         params.update({k: str(v) for k, v in (await request.post()).items()})
-    if params.get("grant_type") != "refresh_token":
+    grant = params.get("grant_type")
+    if grant not in ("refresh_token", "authorization_code"):
         return _json(
             {"error": "unsupported_grant_type", "error_description": "grant type not supported"},
             400,
@@ -312,7 +319,15 @@ async def oauth_token(request: web.Request) -> web.Response:
         return _json(
             {"error": "invalid_client", "error_description": "invalid client credentials"}, 400
         )
-    if params.get("refresh_token", "") not in state.refresh_tokens:
+    new_refresh: str | None = None
+    if grant == "authorization_code":
+        granted, refused = redeem_code(state, params)
+        if refused is not None:
+            return _json(refused, 400)
+        if granted is not None and granted.offline:
+            new_refresh = f"5Aep861{secrets.token_urlsafe(60)}"
+            state.refresh_tokens.add(new_refresh)
+    elif params.get("refresh_token", "") not in state.refresh_tokens:
         return _json(
             {"error": "invalid_grant", "error_description": "expired access/refresh token"}, 400
         )
@@ -326,17 +341,18 @@ async def oauth_token(request: web.Request) -> web.Response:
             state.client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256
         ).digest()
     ).decode()
-    return _json(
-        {
-            "access_token": token,
-            "signature": signature,
-            "scope": "refresh_token api",
-            "instance_url": _base(request),
-            "id": identity,
-            "token_type": "Bearer",
-            "issued_at": issued_at,
-        }
-    )
+    answer: dict[str, Any] = {
+        "access_token": token,
+        "signature": signature,
+        "scope": "refresh_token api",
+        "instance_url": _base(request),
+        "id": identity,
+        "token_type": "Bearer",
+        "issued_at": issued_at,
+    }
+    if new_refresh is not None:
+        answer["refresh_token"] = new_refresh
+    return _json(answer)
 
 
 async def oauth_revoke(request: web.Request) -> web.Response:
@@ -818,7 +834,8 @@ async def control_records(request: web.Request) -> web.Response:
 def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     """The sandbox as an aiohttp app (login host and instance on one host).
 
-    Vendor routes: ``POST /services/oauth2/token``, ``POST /services/oauth2/revoke``,
+    Vendor routes: ``GET|POST /services/oauth2/authorize`` (the "Allow Access?" page,
+    ``sandbox_oauth``), ``POST /services/oauth2/token``, ``POST /services/oauth2/revoke``,
     ``POST /services/data/{version}/sobjects/{sobject}``,
     ``GET /services/data/{version}/sobjects/{sobject}/{record_id}``,
     ``GET|PATCH /services/data/{version}/sobjects/{Case|Contact|CaseComment}/{field}/{value}``,
@@ -838,6 +855,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
 
     app.on_shutdown.append(stopping)
     data = "/services/data/{version}"
+    add_consent_routes(app, STATE)
     app.router.add_post("/services/oauth2/token", oauth_token)
     app.router.add_post("/services/oauth2/revoke", oauth_revoke)
     app.router.add_get(f"{data}/query", query)

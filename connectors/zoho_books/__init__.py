@@ -25,7 +25,8 @@ called (``gst``).
 Events: none (Books is a sink here).
 
 Auth: OAuth 2.0 with a refresh token (Self Client or OAuth app) against the
-organization's data centre; access tokens are cached, refreshed five minutes
+organization's data centre, or got with the dashboard's Connect button
+(``oauth_connect``, docs/oauth.md); access tokens are cached, refreshed five minutes
 ahead of expiry, one refresh at a time per connection (``ZohoOAuth``).
 
 Sandbox: ``create_sandbox_app`` (``python -m connectors.zoho_books.sandbox``)
@@ -45,6 +46,7 @@ from .actions import ContactIn, PaymentIn, RecordPayment, UpsertContact
 from .auth import ZohoBooksSession, ZohoOAuth
 from .config import ZohoBooksConfig
 from .invoices import CreateInvoice, InvoiceIn, InvoiceLineIn
+from .oauth_connect import BOOKS_SCOPES, zoho_oauth_app
 from .reconcile import CreditIn, ReconcileCredit
 from .refunds import RecordRefund, RefundIn
 from .sandbox import SandboxState, create_sandbox_app
@@ -95,4 +97,5 @@ connector = Connector(
     base_url=_base_url,
     sandbox=create_sandbox_app,
     docs=__doc__ or "",
+    oauth=zoho_oauth_app(BOOKS_SCOPES),
 )

@@ -8,8 +8,15 @@ Why it looks like this (reference/zoho.md §2): an access token lives one hour,
 and one refresh token may mint only 10 access tokens per 10 minutes before
 Zoho blocks it for the rest of the window. So the token is cached, refreshed
 *ahead* of expiry (no request ever needs to fail first), and refreshed by one
-task at a time: 50 concurrent actions cause one refresh, not 50. A 401 from the
-API (token revoked or expired early) triggers one refresh and one retry.
+task at a time: 50 concurrent actions cause one refresh, not 50. Under
+``engine: celery`` the hub shares the token through Redis (``hub.tokens``):
+one worker refreshes, the others wait and use its token. A 401 from the API
+(token revoked or expired early) drops the shared copy and triggers one
+refresh and one retry.
+
+The Books budget (Zoho's per-minute limit and daily calls) is the
+organization's, so it is keyed by ``organization_id``: two connections to one
+organization, and every worker process, spend from the same budget.
 
 Tokens and secrets never appear in messages or logs: ``HttpClient`` redacts the
 form body and the token response in the attempt log, and errors built here
@@ -18,7 +25,6 @@ name only Zoho's error code.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -28,14 +34,15 @@ from hub.connector import ConnectorConfig, ConnectorSession
 from hub.errors import (
     AuthError,
     ConfigError,
-    ConnectorError,
     PermanentError,
     RateLimitError,
     TransientError,
 )
 from hub.http import HttpClient, Response, raise_for_status, retry_after_seconds
-from hub.limits import ApiBudget
+from hub.limits import Budget
 from hub.secrets import Secret
+from hub.shared import LocalState, SharedState
+from hub.tokens import Grant, TokenGate, secret_tag
 
 from .config import ZohoBooksConfig
 
@@ -69,6 +76,8 @@ class ZohoOAuth:
         refresh_margin: refresh this many seconds before ``expires_in`` runs out
             (capped at half the token's lifetime, so short-lived tokens stay usable).
         timeout: per-request timeout in seconds (``None``: the client's default).
+        state: the hub's shared state, where the token is cached for every process
+            (``None``: this object only; ``share`` sets it later).
     """
 
     def __init__(
@@ -82,6 +91,7 @@ class ZohoOAuth:
         clock: Clock = time.monotonic,
         refresh_margin: float = 300.0,
         timeout: float | None = None,
+        state: SharedState | None = None,
     ) -> None:
         self.http = http
         self.accounts_url = accounts_url.rstrip("/")
@@ -92,25 +102,35 @@ class ZohoOAuth:
         self.refresh_margin = refresh_margin
         self.timeout = timeout
         self.refreshes = 0
-        self.api_domain: str | None = None
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._lock = asyncio.Lock()
-        self._finished = 0  # refresh attempts finished, to tell waiters what happened meanwhile
-        self._failure: ConnectorError | None = None  # how the latest attempt failed, if it did
+        # One refresh token's tokens are one pot, whichever product or connection uses it:
+        # Zoho counts the 10-per-10-minutes limit per refresh token.
+        key = f"zoho:{self.accounts_url}:{client_id}:{secret_tag(refresh_token)}"
+        self.gate = TokenGate(key, self._exchange, clock=clock, state=state)
 
     @property
     def token_url(self) -> str:
         """Where refresh tokens are exchanged."""
         return f"{self.accounts_url}/oauth/v2/token"
 
-    def _fresh(self) -> bool:
-        return self._token is not None and self.clock() < self._refresh_at
+    @property
+    def api_domain(self) -> str | None:
+        """The ``api_domain`` of the latest token response, if it named one."""
+        grant = self.gate.grant
+        return grant.extra.get("api_domain") if grant is not None else None
+
+    @property
+    def _token(self) -> str | None:
+        """The token in use (tests check it never reaches a log)."""
+        grant = self.gate.grant
+        return grant.token if grant is not None else None
+
+    def share(self, state: SharedState) -> None:
+        """Cache tokens in ``state`` from now on, so every process uses one token."""
+        self.gate.state = state
 
     def forget(self) -> None:
-        """Drop the cached token, so the next call refreshes."""
-        self._token = None
-        self._refresh_at = 0.0
+        """Drop this process's cached token, so the next call looks again."""
+        self.gate.forget()
 
     async def access_token(self) -> str:
         """A token good for at least the refresh margin; refreshes (once, for all callers) if not.
@@ -120,36 +140,11 @@ class ZohoOAuth:
             RateLimitError: Zoho's token-minting limit is hit.
             TransientError: the accounts server failed or timed out.
         """
-        if self._fresh():
-            assert self._token is not None
-            return self._token
-        seen = self._finished
-        async with self._lock:
-            # Whoever held the lock before us may have refreshed already.
-            if self._fresh():
-                assert self._token is not None
-                return self._token
-            self._share_failure(seen)
-            return await self._refresh()
+        return (await self.gate.get()).token
 
     async def refresh(self, stale: str | None = None) -> str:
-        """Replace ``stale`` (a token the API refused), unless another task already did."""
-        seen = self._finished
-        async with self._lock:
-            if self._token is not None and self._token != stale and self._fresh():
-                return self._token
-            self._share_failure(seen)
-            return await self._refresh()
-
-    def _share_failure(self, seen: int) -> None:
-        """Fail like the refresh we queued behind, instead of each waiter asking Zoho again.
-
-        Without this, 50 actions waiting on a refresh that failed would send 50
-        more token requests and trip Zoho's 10-per-10-minutes limit.
-        """
-        if self._finished != seen and self._failure is not None:
-            failure = self._failure
-            raise type(failure)(*failure.args) from None
+        """Replace ``stale`` (a token the API refused), unless another task or process already did."""
+        return (await self.gate.replace(stale)).token
 
     async def call(
         self,
@@ -194,19 +189,8 @@ class ZohoOAuth:
             timeout=timeout or self.timeout,
         )
 
-    async def _refresh(self) -> str:
-        """Exchange the refresh token, remembering a failure for the waiters; caller holds the lock."""
-        self._failure = None
-        try:
-            return await self._exchange()
-        except ConnectorError as exc:
-            self._failure = exc
-            raise
-        finally:
-            self._finished += 1
-
-    async def _exchange(self) -> str:
-        started = self.clock()
+    async def _exchange(self) -> Grant:
+        """Ask Zoho for a new access token (the gate calls this, one at a time)."""
         form = {
             "grant_type": "refresh_token",
             "refresh_token": self._refresh_token.reveal(),
@@ -232,11 +216,9 @@ class ZohoOAuth:
         except (TypeError, ValueError):
             lifetime = 3600.0
         margin = min(self.refresh_margin, lifetime / 2)
-        self._token = token
-        self._refresh_at = started + lifetime - margin
         domain = body.get("api_domain")
-        self.api_domain = domain if isinstance(domain, str) else self.api_domain
-        return token
+        extra = {"api_domain": domain} if isinstance(domain, str) else {}
+        return Grant(token, lifetime - margin, extra)
 
     def _raise_token_error(self, resp: Response, body: dict[str, Any]) -> None:
         """Map Zoho's token-endpoint errors (often with HTTP 200 or 400) by consequence."""
@@ -316,8 +298,12 @@ class ZohoBooksSession(ConnectorSession):
             clock=clock,
             timeout=config.timeout,
         )
-        self.budget = ApiBudget(
-            per_minute=config.requests_per_minute, per_day=config.daily_api_calls, clock=clock
+        # Counted in this process until the hub shares its state (``share``).
+        self.budget = Budget(
+            f"zoho_books:{config.organization_id}",
+            LocalState(clock),
+            per_minute=config.requests_per_minute,
+            per_day=config.daily_api_calls,
         )
         # Books tax name -> tax_id, from GET /settings/taxes (taxes rarely change;
         # the config's ``tax_ids`` overrides it). None: not fetched yet.
@@ -334,12 +320,17 @@ class ZohoBooksSession(ConnectorSession):
         """One Books API call: within the org's budget, ``organization_id`` added,
         token attached, 401 retried once."""
         assert self.budget is not None
-        self.budget.take(1, f"Zoho Books organization {self.config.organization_id}")
+        await self.budget.take(1, f"Zoho Books organization {self.config.organization_id}")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         query["organization_id"] = self.config.organization_id
         return await self.oauth.call(
             method, path, params=query, json_body=json_body, timeout=self.config.timeout
         )
+
+    def share(self, state: SharedState) -> None:
+        """Spend the organization's budget and cache the token in the hub's shared state."""
+        super().share(state)
+        self.oauth.share(state)
 
     async def close(self) -> None:
         """Forget the token: nothing else to release (the hub owns the HTTP client)."""

@@ -1,7 +1,8 @@
 """A local Zoho Books + Zoho Accounts look-alike, so the connector is tested without the internet.
 
 It serves Zoho's real paths and JSON shapes (reference/zoho.md §1, §2, §4) and
-behaves like the vendor where it matters to the hub: OAuth refresh with
+behaves like the vendor where it matters to the hub: the consent page and
+the authorization-code grant (``sandbox_accounts``), OAuth refresh with
 1-hour tokens (configurable), the 10-tokens-per-10-minutes refresh limit
 (``Access Denied``), ``organization_id`` on every call, 100 requests per
 minute per organization (429 + ``Retry-After``), validation errors in Books'
@@ -37,13 +38,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 
 from hub.sandbox import serve
 
 from .gst import GstinError, check_gstin
+from .sandbox_accounts import ZohoConsent, add_consent_routes, redeem_code
 
 __all__ = ["ERRORS", "Fault", "SandboxState", "create_sandbox_app", "main", "serve"]
 
@@ -178,7 +179,7 @@ class SandboxState:
     access_tokens: dict[str, float] = field(default_factory=dict)
     token_issues: dict[str, list[float]] = field(default_factory=dict)
     tokens_issued: int = 0
-    auth_codes: dict[str, str] = field(default_factory=dict)
+    consent: ZohoConsent = field(default_factory=ZohoConsent)
     faults: list[Fault] = field(default_factory=list)
     by_status: Counter[str] = field(default_factory=Counter)
     by_route: Counter[str] = field(default_factory=Counter)
@@ -202,7 +203,7 @@ class SandboxState:
             store.clear()
         self.refresh_tokens = {self.refresh_token}
         self.token_issues.clear()
-        self.auth_codes.clear()
+        self.consent.reset()
         self.faults.clear()
         self.by_status.clear()
         self.by_route.clear()
@@ -340,21 +341,6 @@ def _base(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}{_split(request)[0]}"
 
 
-async def oauth_auth(request: web.Request) -> web.StreamResponse:
-    """``GET /oauth/v2/auth``: consent is implied; redirect back with a one-time code."""
-    state = request.app[STATE]
-    q = request.query
-    if q.get("client_id") != state.client_id or not q.get("redirect_uri"):
-        return web.Response(status=400, text="Invalid Client or redirect_uri")
-    code = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
-    state.auth_codes[code] = q["client_id"]
-    params = {"code": code, "location": "in", "accounts-server": _base(request)}
-    if "state" in q:
-        params["state"] = q["state"]
-    sep = "&" if "?" in q["redirect_uri"] else "?"
-    raise web.HTTPFound(f"{q['redirect_uri']}{sep}{urlencode(params)}")
-
-
 async def oauth_token(request: web.Request) -> web.Response:
     """``POST /oauth/v2/token``: refresh-token and authorization-code grants, Zoho's answers."""
     state = request.app[STATE]
@@ -374,10 +360,15 @@ async def oauth_token(request: web.Request) -> web.Response:
         if refresh not in state.refresh_tokens:
             return _json({"error": "invalid_code"})  # Zoho answers 200 for this
     else:
-        if state.auth_codes.pop(params.get("code", ""), None) is None:
-            return _json({"error": "invalid_code"})
-        refresh = new_refresh = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
-        state.refresh_tokens.add(refresh)
+        granted, refused = redeem_code(state, params)
+        if refused is not None:
+            return _json(refused)
+        # The access token is counted against the new refresh token's limit even
+        # when none is handed out (access_type=online).
+        refresh = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+        if granted is not None and granted.offline:
+            new_refresh = refresh
+            state.refresh_tokens.add(refresh)
     now = state.clock()
     issued = [t for t in state.token_issues.get(refresh, []) if t > now - state.token_window]
     if len(issued) >= state.token_limit:
@@ -846,10 +837,12 @@ async def control_reset(request: web.Request) -> web.Response:
 
 
 async def control_settings(request: web.Request) -> web.Response:
-    """Change limits at run time: ``token_ttl``, ``token_limit``, ``requests_per_minute``."""
+    """Change limits at run time: ``token_ttl``, ``token_limit``, ``requests_per_minute``,
+    and the consent page's ``redirect_uris``, ``code_ttl``, ``location``."""
     state = request.app[STATE]
     try:
         raw = await request.json()
+        consent = state.consent.configure(raw)
         for key in ("token_ttl", "token_window"):
             if key in raw:
                 setattr(state, key, float(raw[key]))
@@ -864,6 +857,7 @@ async def control_settings(request: web.Request) -> web.Response:
             "token_window": state.token_window,
             "token_limit": state.token_limit,
             "requests_per_minute": state.requests_per_minute,
+            **consent,
         }
     )
 
@@ -871,7 +865,8 @@ async def control_settings(request: web.Request) -> web.Response:
 def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     """The sandbox as an aiohttp app (accounts and Books on one host).
 
-    Vendor routes: ``GET /oauth/v2/auth``, ``POST /oauth/v2/token``,
+    Vendor routes: ``GET|POST /oauth/v2/auth`` (the consent page, ``sandbox_accounts``),
+    ``POST /oauth/v2/token``,
     ``POST /oauth/v2/token/revoke``, ``GET /books/v3/organizations``,
     ``GET|POST /books/v3/contacts``, ``GET /books/v3/contacts/{id}``,
     ``GET|POST /books/v3/customerpayments``, ``GET /books/v3/customerpayments/{id}``,
@@ -895,7 +890,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
         app[STOPPING].set()
 
     app.on_shutdown.append(stopping)
-    app.router.add_get("/oauth/v2/auth", oauth_auth)
+    add_consent_routes(app, STATE, _base)
     app.router.add_post("/oauth/v2/token", oauth_token)
     app.router.add_post("/oauth/v2/token/revoke", oauth_revoke)
     app.router.add_get("/books/v3/organizations", list_organizations)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.zoho_books.oauth_connect import zoho_oauth_app
 from hub.connector import Connector
 
 from .actions import (
@@ -95,4 +96,6 @@ connector = Connector(
     base_url=_base_url,
     sandbox=create_sandbox_app,
     docs=__doc__ or "",
+    # The Connect button (docs/oauth.md): records, and search for the duplicate checks.
+    oauth=zoho_oauth_app(("ZohoCRM.modules.ALL", "ZohoSearch.securesearch.READ")),
 )

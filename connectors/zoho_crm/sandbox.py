@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.zoho_books.sandbox import Fault, serve
+from connectors.zoho_books.sandbox_accounts import ZohoConsent, add_consent_routes, redeem_code
 
 __all__ = [
     "MODULES",
@@ -105,6 +106,8 @@ class SandboxState:
         default_factory=lambda: {m: {} for m in MODULES}
     )
     access_tokens: dict[str, float] = field(default_factory=dict)
+    refresh_tokens: set[str] = field(default_factory=set)
+    consent: ZohoConsent = field(default_factory=ZohoConsent)
     token_issues: list[float] = field(default_factory=list)
     tokens_issued: int = 0
     credits: list[float] = field(default_factory=list)
@@ -118,6 +121,8 @@ class SandboxState:
         """Forget everything stored, issued and scripted; keep the configuration."""
         self.records = {m: {} for m in MODULES}
         self.access_tokens.clear()
+        self.refresh_tokens.clear()
+        self.consent.reset()
         self.token_issues.clear()
         self.tokens_issued = 0
         self.credits.clear()
@@ -125,6 +130,10 @@ class SandboxState:
         self.by_status.clear()
         self.by_route.clear()
         self._ids = itertools.count(1)
+
+    def refresh_token_valid(self, token: str) -> bool:
+        """The configured refresh token, or one minted by an authorization-code grant."""
+        return token == self.refresh_token or token in self.refresh_tokens
 
     def new_id(self) -> str:
         """A CRM-looking 19-digit ID."""
@@ -193,6 +202,11 @@ def _split(request: web.Request) -> tuple[str, str]:
     return path[:cut], path[cut:]
 
 
+def _base(request: web.Request) -> str:
+    """The sandbox's own URL, mount prefix included (``api_domain``, ``accounts-server``)."""
+    return f"{request.scheme}://{request.host}{_split(request)[0]}"
+
+
 def _pattern(request: web.Request) -> str:
     """The vendor path with record IDs as ``{id}``: counters and faults use it."""
     path = _split(request)[1]
@@ -206,18 +220,27 @@ def _pattern(request: web.Request) -> str:
 
 
 async def oauth_token(request: web.Request) -> web.Response:
-    """``POST /oauth/v2/token`` (refresh grant): Zoho's answers, including its 200 errors."""
+    """``POST /oauth/v2/token`` (refresh and code grants): Zoho's answers, 200 errors too."""
     state = request.app[STATE]
     params: dict[str, str] = dict(request.query)
     if request.content_type == "application/x-www-form-urlencoded":
         params.update({k: str(v) for k, v in (await request.post()).items()})
-    if params.get("grant_type") != "refresh_token":
+    grant = params.get("grant_type")
+    if grant not in ("refresh_token", "authorization_code"):
         return _json({"error": "unsupported_grant_type"})
     if params.get("client_id") != state.client_id:
         return _json({"error": "invalid_client"})
     if params.get("client_secret") != state.client_secret:
         return _json({"error": "invalid_client_secret"})
-    if params.get("refresh_token") != state.refresh_token:
+    new_refresh: str | None = None
+    if grant == "authorization_code":
+        granted, refused = redeem_code(state, params)
+        if refused is not None:
+            return _json(refused)
+        if granted is not None and granted.offline:
+            new_refresh = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+            state.refresh_tokens.add(new_refresh)
+    elif not state.refresh_token_valid(params.get("refresh_token", "")):
         return _json({"error": "invalid_code"})
     now = state.clock()
     state.token_issues = [t for t in state.token_issues if t > now - state.token_window]
@@ -234,16 +257,16 @@ async def oauth_token(request: web.Request) -> web.Response:
     token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
     state.access_tokens[token] = now + state.token_ttl
     state.tokens_issued += 1
-    prefix = _split(request)[0]
-    return _json(
-        {
-            "access_token": token,
-            "scope": "ZohoCRM.modules.ALL ZohoSearch.securesearch.READ",
-            "api_domain": f"{request.scheme}://{request.host}{prefix}",
-            "token_type": "Bearer",
-            "expires_in": math.ceil(state.token_ttl),
-        }
-    )
+    answer: dict[str, Any] = {
+        "access_token": token,
+        "scope": "ZohoCRM.modules.ALL ZohoSearch.securesearch.READ",
+        "api_domain": _base(request),
+        "token_type": "Bearer",
+        "expires_in": math.ceil(state.token_ttl),
+    }
+    if new_refresh is not None:
+        answer["refresh_token"] = new_refresh
+    return _json(answer)
 
 
 # --- the gate: token, credits, concurrency ------------------------------------------------
@@ -824,7 +847,8 @@ async def control_settings(request: web.Request) -> web.Response:
 def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     """The sandbox as an aiohttp app (accounts and CRM on one host).
 
-    Vendor routes: ``POST /oauth/v2/token``, ``POST /crm/v7/{module}``,
+    Vendor routes: ``GET|POST /oauth/v2/auth`` (the consent page), ``POST /oauth/v2/token``,
+    ``POST /crm/v7/{module}``,
     ``POST /crm/v7/{module}/upsert``, ``GET /crm/v7/{module}/search``,
     ``GET|PUT /crm/v7/{module}/{id}``, ``GET /crm/v7/{module}/{id}/Notes``.
 
@@ -840,6 +864,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
         app[STOPPING].set()
 
     app.on_shutdown.append(stopping)
+    add_consent_routes(app, STATE, _base)
     app.router.add_post("/oauth/v2/token", oauth_token)
     app.router.add_post(f"{API}/{{module}}/upsert", upsert_records)
     app.router.add_get(f"{API}/{{module}}/search", search_records)

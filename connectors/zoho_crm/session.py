@@ -15,7 +15,8 @@ from connectors.zoho_books.auth import ZohoOAuth
 from hub.connector import ConnectorConfig, ConnectorSession
 from hub.errors import ConfigError
 from hub.http import HttpClient, Response
-from hub.limits import ApiBudget
+from hub.limits import Budget
+from hub.shared import LocalState, SharedState
 
 from .config import ZohoCrmConfig
 
@@ -59,7 +60,11 @@ class ZohoCrmSession(ConnectorSession):
             clock=clock,
             timeout=config.timeout,
         )
-        self.budget = ApiBudget(per_day=config.daily_api_credits, clock=clock)
+        # Credits are the CRM organization's; the config names no organization, so the
+        # connection stands for it. Counted here until the hub shares its state.
+        self.budget = Budget(
+            f"zoho_crm:{connection}", LocalState(clock), per_day=config.daily_api_credits
+        )
 
     async def request(
         self,
@@ -71,11 +76,16 @@ class ZohoCrmSession(ConnectorSession):
     ) -> Response:
         """One CRM API call within the org's credits, token attached; a 401 is refreshed and retried once."""
         assert self.budget is not None
-        self.budget.take(1, f"Zoho CRM connection {self.connection}")
+        await self.budget.take(1, f"Zoho CRM connection {self.connection}")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         return await self.oauth.call(
             method, path, params=query or None, json_body=json_body, timeout=self.config.timeout
         )
+
+    def share(self, state: SharedState) -> None:
+        """Spend the credits and cache the token in the hub's shared state."""
+        super().share(state)
+        self.oauth.share(state)
 
     async def close(self) -> None:
         """Forget the token: nothing else to release (the hub owns the HTTP client)."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.zoho_books.oauth_connect import zoho_oauth_app
 from hub.connector import Connector
 
 from .actions import AddToConversation, CreateTicket, UpdateTicketStatus
@@ -52,6 +53,17 @@ __all__ = [
 ]
 
 
+# The Connect button (docs/oauth.md): tickets and their comments, contacts, and search.
+DESK_SCOPES = (
+    "Desk.tickets.READ",
+    "Desk.tickets.CREATE",
+    "Desk.tickets.UPDATE",
+    "Desk.contacts.READ",
+    "Desk.contacts.CREATE",
+    "Desk.search.READ",
+)
+
+
 def _base_url(cfg: Any) -> str:
     """The HTTP client's base: the Desk API root (paths are ``/tickets``, ``/contacts``)."""
     assert isinstance(cfg, ZohoDeskConfig)
@@ -67,4 +79,5 @@ connector = Connector(
     base_url=_base_url,
     sandbox=create_sandbox_app,
     docs=__doc__ or "",
+    oauth=zoho_oauth_app(DESK_SCOPES),
 )

@@ -17,7 +17,8 @@ from connectors.zoho_books.auth import ZohoOAuth
 from hub.connector import ConnectorConfig, ConnectorSession
 from hub.errors import ConfigError
 from hub.http import HttpClient, Response
-from hub.limits import ApiBudget
+from hub.limits import Budget
+from hub.shared import LocalState, SharedState
 
 from .config import ZohoDeskConfig
 
@@ -71,7 +72,11 @@ class ZohoDeskSession(ConnectorSession):
             timeout=config.timeout,
         )
         # Desk documents daily credits, not a per-minute rate (reference/zoho.md §5).
-        self.budget = ApiBudget(per_day=config.daily_api_credits, clock=clock)
+        # Credits are the portal's, shared by every connection to it and every worker
+        # process once the hub shares its state (``share``).
+        self.budget = Budget(
+            f"zoho_desk:{config.org_id}", LocalState(clock), per_day=config.daily_api_credits
+        )
 
     async def request(
         self,
@@ -86,7 +91,7 @@ class ZohoDeskSession(ConnectorSession):
         Every call counts one credit here; Desk charges heavier calls more (UNCONFIRMED how much).
         """
         assert self.budget is not None
-        self.budget.take(1, f"Zoho Desk portal {self.config.org_id}")
+        await self.budget.take(1, f"Zoho Desk portal {self.config.org_id}")
         query = {k: v for k, v in (params or {}).items() if v is not None}
         return await self.oauth.call(
             method,
@@ -96,6 +101,11 @@ class ZohoDeskSession(ConnectorSession):
             headers={"orgId": self.config.org_id},
             timeout=self.config.timeout,
         )
+
+    def share(self, state: SharedState) -> None:
+        """Spend the credits and cache the token in the hub's shared state."""
+        super().share(state)
+        self.oauth.share(state)
 
     async def close(self) -> None:
         """Forget the token: nothing else to release (the hub owns the HTTP client)."""

@@ -40,6 +40,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.zoho_books.sandbox import Fault, serve
+from connectors.zoho_books.sandbox_accounts import ZohoConsent, add_consent_routes, redeem_code
 
 __all__ = ["SandboxState", "create_sandbox_app", "main", "serve"]
 
@@ -92,6 +93,8 @@ class SandboxState:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     access_tokens: dict[str, float] = field(default_factory=dict)
+    refresh_tokens: set[str] = field(default_factory=set)
+    consent: ZohoConsent = field(default_factory=ZohoConsent)
     token_issues: list[float] = field(default_factory=list)
     tokens_issued: int = 0
     credit_calls: list[float] = field(default_factory=list)
@@ -104,12 +107,18 @@ class SandboxState:
         """Forget everything stored, issued and scripted; keep the configuration."""
         for store in (self.tickets, self.comments, self.contacts, self.access_tokens):
             store.clear()
+        self.refresh_tokens.clear()
+        self.consent.reset()
         for log in (self.history, self.token_issues, self.credit_calls, self.faults):
             log.clear()
         self.by_status.clear()
         self.by_route.clear()
         self.tokens_issued = 0
         self._ids = itertools.count(1)
+
+    def refresh_token_valid(self, token: str) -> bool:
+        """The configured refresh token, or one minted by an authorization-code grant."""
+        return token == self.refresh_token or token in self.refresh_tokens
 
     def new_id(self) -> str:
         """A Desk-looking 18-digit ID."""
@@ -190,6 +199,11 @@ def _split(request: web.Request) -> tuple[str, str]:
     return path[:cut], path[cut:]
 
 
+def _base(request: web.Request) -> str:
+    """The sandbox's own URL, mount prefix included (``api_domain``, ``accounts-server``)."""
+    return f"{request.scheme}://{request.host}{_split(request)[0]}"
+
+
 def _route(request: web.Request) -> str:
     info = request.match_info.route.resource
     if info is None:
@@ -203,18 +217,27 @@ def _route(request: web.Request) -> str:
 
 
 async def oauth_token(request: web.Request) -> web.Response:
-    """``POST /oauth/v2/token`` (refresh grant): Zoho's answers, errors often with HTTP 200."""
+    """``POST /oauth/v2/token`` (refresh and code grants): Zoho's answers, 200 errors too."""
     state = request.app[STATE]
     params: dict[str, str] = dict(request.query)
     if request.content_type == "application/x-www-form-urlencoded":
         params.update({k: str(v) for k, v in (await request.post()).items()})
-    if params.get("grant_type") != "refresh_token":
+    grant = params.get("grant_type")
+    if grant not in ("refresh_token", "authorization_code"):
         return _json({"error": "unsupported_grant_type"})
     if params.get("client_id") != state.client_id:
         return _json({"error": "invalid_client"})
     if params.get("client_secret") != state.client_secret:
         return _json({"error": "invalid_client_secret"})
-    if params.get("refresh_token") != state.refresh_token:
+    new_refresh: str | None = None
+    if grant == "authorization_code":
+        granted, refused = redeem_code(state, params)
+        if refused is not None:
+            return _json(refused)
+        if granted is not None and granted.offline:
+            new_refresh = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+            state.refresh_tokens.add(new_refresh)
+    elif not state.refresh_token_valid(params.get("refresh_token", "")):
         return _json({"error": "invalid_code"})
     now = state.clock()
     state.token_issues[:] = [t for t in state.token_issues if t > now - state.token_window]
@@ -231,16 +254,16 @@ async def oauth_token(request: web.Request) -> web.Response:
     token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
     state.access_tokens[token] = now + state.token_ttl
     state.tokens_issued += 1
-    base = f"{request.scheme}://{request.host}{_split(request)[0]}"
-    return _json(
-        {
-            "access_token": token,
-            "scope": "Desk.tickets.ALL Desk.contacts.ALL Desk.search.READ",
-            "api_domain": base,
-            "token_type": "Bearer",
-            "expires_in": math.ceil(state.token_ttl),
-        }
-    )
+    answer: dict[str, Any] = {
+        "access_token": token,
+        "scope": "Desk.tickets.ALL Desk.contacts.ALL Desk.search.READ",
+        "api_domain": _base(request),
+        "token_type": "Bearer",
+        "expires_in": math.ceil(state.token_ttl),
+    }
+    if new_refresh is not None:
+        answer["refresh_token"] = new_refresh
+    return _json(answer)
 
 
 # --- Desk gate, faults and counters ---------------------------------------------------------
@@ -628,7 +651,8 @@ async def control_settings(request: web.Request) -> web.Response:
 def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
     """The sandbox as an aiohttp app (accounts and Desk on one host; Desk under ``/api/v1``).
 
-    Vendor routes: ``POST /oauth/v2/token``, ``POST /api/v1/tickets``,
+    Vendor routes: ``GET|POST /oauth/v2/auth`` (the consent page), ``POST /oauth/v2/token``,
+    ``POST /api/v1/tickets``,
     ``GET /api/v1/tickets/search``, ``GET|PATCH /api/v1/tickets/{ticket_id}``,
     ``GET|POST /api/v1/tickets/{ticket_id}/comments``, ``POST /api/v1/contacts``,
     ``GET /api/v1/contacts/search``.
@@ -645,6 +669,7 @@ def create_sandbox_app(state: SandboxState | None = None) -> web.Application:
         app[STOPPING].set()
 
     app.on_shutdown.append(stopping)
+    add_consent_routes(app, STATE, _base)
     app.router.add_post("/oauth/v2/token", oauth_token)
     app.router.add_post("/api/v1/tickets", create_ticket)
     app.router.add_get("/api/v1/tickets/search", search_tickets)

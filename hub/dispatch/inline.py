@@ -73,6 +73,9 @@ class InlineDispatcher:
         self._loop_task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._stopping = False
+        # Connections paused by ops (the ``paused`` flag of their store state,
+        # kept in step by ``hub.ops``): their steps stay due and are not claimed.
+        self.paused: set[str] = set()
 
     @property
     def running(self) -> bool:
@@ -141,6 +144,7 @@ class InlineDispatcher:
                 await self._sleep(self.idle_wait)
                 continue
             saturated = [c for c, n in self._running.items() if n >= self._limit(c)]
+            saturated.extend(self.paused)
             claimed: list[StepWork] = []
             try:
                 claimed = await self.store.claim_due(
@@ -159,7 +163,7 @@ class InlineDispatcher:
                 if self._running[conn] >= self._limit(conn):
                     handed_back.append(work.step.id)
                     continue
-                wait = self.runner.budget_wait(work)
+                wait = await self.runner.budget_wait(work)
                 if wait > 0:  # the vendor's budget is spent: wait, don't spend an attempt
                     postponed.setdefault(round(wait, 1), []).append(work.step.id)
                     continue

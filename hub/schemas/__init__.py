@@ -9,9 +9,12 @@ so an unknown event type is an error rather than a free pass: a recipe can only
 rely on a shape the hub has written down.
 
 Validators are compiled once per file and cached, because ``validate_data``
-runs for every event on the ingest path. ``jsonschema`` ships no ``date-time``
-or ``uri`` checker without optional packages, so both are defined here:
-without them ``format`` would be silently ignored.
+runs for every event on the ingest path: valid data is checked by code that
+``fastjsonschema`` generates from the schema (``compiled.py`` says when that
+is allowed), and ``jsonschema`` has the last word on anything it rejects and
+writes the error messages. ``jsonschema`` ships no ``date-time`` or ``uri``
+checker without optional packages, so both are defined here: without them
+``format`` would be silently ignored.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from jsonschema import (
 )
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from hub.schemas.compiled import FastCheck, compile_fast
 
 __all__ = [
     "BASE_URI",
@@ -130,7 +135,7 @@ def validate_data(event_type: str, data: dict[str, Any]) -> None:
         raise SchemaViolation(
             event_type, [f"no schema for event type {event_type!r} (known: {known})"]
         )
-    errors = _errors(_validator(stem), data)
+    errors = _problems(stem, data)
     if errors:
         raise SchemaViolation(event_type, errors)
 
@@ -141,7 +146,7 @@ def validate_event(document: dict[str, Any]) -> None:
     Raises:
         SchemaViolation: every envelope problem, or the data problems of its type.
     """
-    errors = _errors(_validator("event"), document)
+    errors = _problems("event", document)
     if errors:
         raise SchemaViolation("event", errors)
     validate_data(document["type"], document["data"])
@@ -188,6 +193,9 @@ def _format_checker() -> FormatChecker:
     checker.checks("date")(_is_date)
     checker.checks("uri")(_is_uri)
     return checker
+
+
+_FORMATS = _format_checker()
 
 
 @cache
@@ -241,8 +249,26 @@ def _inline_common(node: Any) -> Any:
 @cache
 def _validator(stem: str) -> Draft202012Validator:
     return Draft202012Validator(
-        _inline_common(_load(stem)), registry=_registry(), format_checker=_format_checker()
+        _inline_common(_load(stem)), registry=_registry(), format_checker=_FORMATS
     )
+
+
+@cache
+def _fast(stem: str) -> FastCheck | None:
+    return compile_fast(_inline_common(_load(stem)), _FORMATS)
+
+
+def _problems(stem: str, instance: Any) -> list[str]:
+    """Every problem ``jsonschema`` finds, asked only when the compiled check did not pass."""
+    fast = _fast(stem)
+    if fast is not None:
+        try:
+            fast(instance)
+        except Exception:  # noqa: BLE001 - any doubt of the fast path goes to jsonschema
+            pass
+        else:
+            return []
+    return _errors(_validator(stem), instance)
 
 
 def _path(parts: Iterable[str | int]) -> str:

@@ -14,14 +14,17 @@ inline engine's queue; a ``lease_until`` in the future means a worker holds it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
+
+import sqlalchemy as sa
 
 from hub.events import Event
 
 __all__ = [
+    "QUEUE_OWNER",
     "AttemptRecord",
     "AttemptRow",
     "ConnectionRow",
@@ -29,6 +32,7 @@ __all__ = [
     "EventFilter",
     "IngestItem",
     "PlannedRun",
+    "QueuedStep",
     "RunRow",
     "StepOutcome",
     "StepRow",
@@ -36,8 +40,16 @@ __all__ = [
     "Store",
 ]
 
+T = TypeVar("T")
 RunStatus = Literal["pending", "running", "succeeded", "dead", "cancelled"]
 StepStatus = Literal["pending", "succeeded", "skipped", "dead", "cancelled"]
+
+QUEUE_OWNER = "queue"
+"""``lease_owner`` of a step published to the broker but not started (celery engine).
+
+Such a step is claimable by a worker's message at once, and by the sweeper only
+after its ``lease_until``: the time a lost message is given before it is sent again.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +122,15 @@ class AttemptRow:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedStep:
+    """A due step the sweeper marked as published (``QUEUE_OWNER``): what its message names."""
+
+    run_id: str
+    step_row_id: str
+    connection: str
+
+
+@dataclass(frozen=True, slots=True)
 class StepWork:
     """A claimed step with everything the runner needs to execute it."""
 
@@ -169,6 +190,8 @@ class DeliveryFilter:
     until: datetime | None = None
     limit: int = 50
     before: str | None = None
+    event_type: str | None = None  # the triggering event's type
+    subject: str | None = None  # the triggering event's subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +241,23 @@ class Store(Protocol):
     ) -> list[StepWork]:
         """Lease up to ``limit`` pending steps due by ``now`` (or whose lease expired),
         leaving the steps of ``exclude_connections`` for later."""
+
+    async def claim_run(
+        self, run_id: str, now: datetime, lease_seconds: float, owner: str
+    ) -> StepWork | None:
+        """Lease the run's pending step if it is due and free (unleased, lease expired,
+        or only marked ``QUEUE_OWNER``); None when there is nothing to run (celery engine)."""
+
+    async def sweep_due(
+        self,
+        now: datetime,
+        limit: int,
+        requeue_seconds: float,
+        exclude_connections: Sequence[str] = (),
+    ) -> list[QueuedStep]:
+        """Mark up to ``limit`` due, unleased (or lease-expired) pending steps as published
+        (``QUEUE_OWNER`` until ``now + requeue_seconds``) and return them to publish,
+        leaving the steps of ``exclude_connections`` (paused) alone."""
 
     async def renew_leases(self, step_row_ids: Sequence[str], owner: str, until: datetime) -> int:
         """Extend ``owner``'s leases on steps it is running; returns how many it still holds."""
@@ -283,3 +323,12 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Totals for a status line: events, runs by status, steps pending/dead, attempts."""
+
+    async def count_deliveries(self, flt: DeliveryFilter) -> int:
+        """How many steps match ``flt`` (its ``limit`` and ``before`` are ignored)."""
+
+    async def run_read(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` with a read connection (``hub.ops`` keeps its own queries this way)."""
+
+    async def run_write(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, on the writer thread like every write."""

@@ -26,6 +26,8 @@ __all__ = [
     "encode_cursor",
     "event_names",
     "event_of",
+    "keyset_after",
+    "keyset_before",
     "labelled",
     "run_of",
     "step_of",
@@ -63,8 +65,34 @@ def window(
         query = query.where(at < until)
     if before is not None:
         cursor_at, cursor_id = decode_cursor(before)
-        query = query.where(sa.or_(at < cursor_at, sa.and_(at == cursor_at, key < cursor_id)))
+        query = query.where(keyset_before(at, key, cursor_at, cursor_id))
     return query
+
+
+def keyset_before(
+    at: sa.Column[Any], key: sa.Column[Any], cursor_at: datetime, cursor_key: Any
+) -> sa.ColumnElement[bool]:
+    """Rows before keyset position ``(cursor_at, cursor_key)`` in ``(at, key)`` order.
+
+    Written as one row-value comparison, which both databases read as a single
+    index range; the equivalent ``at < x OR (at = x AND key < y)`` makes
+    PostgreSQL walk the index from its end, so deep pages would cost like OFFSET.
+    """
+    return sa.tuple_(at, key) < _position(at, key, cursor_at, cursor_key)
+
+
+def keyset_after(
+    at: sa.Column[Any], key: sa.Column[Any], cursor_at: datetime, cursor_key: Any
+) -> sa.ColumnElement[bool]:
+    """Rows after keyset position ``(cursor_at, cursor_key)`` (see ``keyset_before``)."""
+    return sa.tuple_(at, key) > _position(at, key, cursor_at, cursor_key)
+
+
+def _position(
+    at: sa.Column[Any], key: sa.Column[Any], cursor_at: datetime, cursor_key: Any
+) -> sa.Tuple:
+    # Typed like the columns, so UTCDateTime stores the time as the table does.
+    return sa.tuple_(sa.literal(cursor_at, at.type), sa.literal(cursor_key, key.type))
 
 
 def encode_cursor(at: datetime, key: str) -> str:

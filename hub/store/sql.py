@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -34,19 +36,24 @@ from hub.store import (
     DeliveryFilter,
     EventFilter,
     IngestItem,
+    QueuedStep,
     RunRow,
     StepOutcome,
     StepRow,
     StepWork,
+    jsoncodec,
     rows,
     writes,
 )
+from hub.store.coalesce import IngestCoalescer
+from hub.store.prune import PruneBatch, PruneTarget, prune_batch
 from hub.store.tables import attempts, connections, cursors, events, runs, steps
 from hub.store.writer import GroupCommitWriter, as_unavailable
 
 __all__ = ["SqlStore"]
 
 T = TypeVar("T")
+READ_THREADS = 8  # reads at once per store (each holds a pooled connection meanwhile)
 
 
 class SqlStore:
@@ -66,6 +73,10 @@ class SqlStore:
         self._engine: sa.Engine | None = None
         self._read_engine: sa.Engine | None = None
         self._writer: GroupCommitWriter[list[IngestItem], list[bool]] | None = None
+        self._coalescer = IngestCoalescer(self._submit_ingest, max_batch)
+        # Reads run on the store's own threads, so close() can wait for those still
+        # running (a cancelled await leaves its query running) before the pool goes.
+        self._readers: ThreadPoolExecutor | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -81,6 +92,7 @@ class SqlStore:
         if self._writer is not None:
             return
         self._engine, self._read_engine = self._make_engines()
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="hub-store-read")
         self._writer = GroupCommitWriter(
             self._engine, writes.ingest_batches, self._where, max_items=self._max_batch
         )
@@ -92,9 +104,14 @@ class SqlStore:
 
     async def close(self) -> None:
         """Flush pending group commits and release connections."""
+        if self._writer is not None:
+            self._coalescer.flush()
         writer, self._writer = self._writer, None
         if writer is not None:
             await asyncio.to_thread(writer.close)
+        readers, self._readers = self._readers, None
+        if readers is not None:
+            await asyncio.to_thread(readers.shutdown)
         for engine in {self._engine, self._read_engine}:
             if engine is not None:
                 engine.dispose()
@@ -109,27 +126,32 @@ class SqlStore:
 
     def _make_engines(self) -> tuple[sa.Engine, sa.Engine]:
         if self.url.get_backend_name() != "sqlite":
-            engine = sa.create_engine(self.url, pool_pre_ping=True)
+            engine = sa.create_engine(self.url, pool_pre_ping=True, json_serializer=jsoncodec.dumps)
             return engine, engine
         if self.url.database in (None, "", ":memory:"):
             # One shared connection: reads must then go through the writer thread too.
             engine = sa.create_engine(
-                self.url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+                self.url,
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                json_serializer=jsoncodec.dumps,
             )
             _sqlite_setup(engine, begin="BEGIN IMMEDIATE")
             return engine, engine
-        write = sa.create_engine(self.url, pool_size=1, max_overflow=2)
+        write = sa.create_engine(
+            self.url, pool_size=1, max_overflow=2, json_serializer=jsoncodec.dumps
+        )
         _sqlite_setup(write, begin="BEGIN IMMEDIATE")
-        read = sa.create_engine(self.url)
+        read = sa.create_engine(self.url, json_serializer=jsoncodec.dumps)
         _sqlite_setup(read, begin="BEGIN")
         return write, read
 
     # -- plumbing ----------------------------------------------------------------
 
-    async def _write(self, fn: Callable[[sa.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sa.Connection], T], background: bool = False) -> T:
         if self._writer is None:
             raise StoreUnavailable("the store is not open; call open() first")
-        return await asyncio.wrap_future(self._writer.submit(fn))
+        return await asyncio.wrap_future(self._writer.submit(fn, background))
 
     async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
         engine = self._read_engine
@@ -145,7 +167,10 @@ class SqlStore:
             except Exception as exc:
                 raise (as_unavailable(exc, self._where) or exc) from exc
 
-        return await asyncio.to_thread(run)
+        readers = self._readers
+        if readers is None:
+            raise StoreUnavailable("the store is not open; call open() first")
+        return await asyncio.wrap_future(readers.submit(run))
 
     # -- ingest --------------------------------------------------------------------
 
@@ -160,7 +185,12 @@ class SqlStore:
         writes.check_bound(items)
         if self._writer is None:
             raise StoreUnavailable("the store is not open; call open() first")
-        return await asyncio.wrap_future(self._writer.submit_batched(items, len(items)))
+        return await self._coalescer.ingest(items)
+
+    def _submit_ingest(self, items: list[IngestItem], size: int) -> Future[list[bool]]:
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open; call open() first")
+        return self._writer.submit_batched(items, size)
 
     async def save_poll(
         self, connection: str, source: str, items: list[IngestItem], cursor: Any
@@ -239,6 +269,38 @@ class SqlStore:
             ]
 
         return await self._write(work)
+
+    async def claim_run(
+        self, run_id: str, now: datetime, lease_seconds: float, owner: str
+    ) -> StepWork | None:
+        """Lease the run's due pending step for ``owner`` (celery engine: one message, one run).
+
+        The step is free when unleased, when its lease lapsed, or when it is
+        only marked published (``QUEUE_OWNER``); a live worker's lease is
+        respected, so a duplicate message gets None and costs nothing.
+        """
+        return await self._write(
+            lambda conn: writes.claim_run(conn, run_id, now, lease_seconds, owner)
+        )
+
+    async def sweep_due(
+        self,
+        now: datetime,
+        limit: int,
+        requeue_seconds: float,
+        exclude_connections: Sequence[str] = (),
+    ) -> list[QueuedStep]:
+        """Mark up to ``limit`` due, free pending steps as published; return them to publish.
+
+        Free means what ``claim_due`` means (no lease, or a lapsed one), so a step
+        whose message was lost, or whose worker died, comes back here once its
+        mark or lease lapses, and never while a live worker holds it. Steps of
+        ``exclude_connections`` (paused by ops) stay due and unmarked.
+        """
+        excluded = list(exclude_connections)
+        return await self._write(
+            lambda conn: writes.sweep_due(conn, now, limit, requeue_seconds, excluded)
+        )
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending step falls due (None: nothing pending).
@@ -395,20 +457,18 @@ class SqlStore:
         connection the event came in on; ``since``/``until`` bound the step's
         ``created_at`` (inclusive/exclusive).
         """
-        query = rows.delivery_select()
-        if flt.status is not None:
-            query = query.where(steps.c.status == flt.status)
-        if flt.connection is not None:
-            query = query.where(
-                sa.or_(steps.c.connection == flt.connection, events.c.connection == flt.connection)
-            )
-        if flt.recipe is not None:
-            query = query.where(runs.c.recipe == flt.recipe)
-        if flt.run_id is not None:
-            query = query.where(steps.c.run_id == flt.run_id)
-        query = rows.window(query, steps.c.created_at, steps.c.id, flt.since, flt.until, flt.before)
-        query = query.order_by(steps.c.created_at.desc(), steps.c.id.desc()).limit(flt.limit + 1)
-        fetched = await self._read(lambda c: list(c.execute(query).mappings()))
+        query = _delivery_page(rows.delivery_select(), replace(flt, connection=None))
+
+        def work(conn: sa.Connection) -> list[sa.RowMapping]:
+            page_query = query
+            if flt.connection is not None:
+                sides = _connection_sides(conn, flt.connection)
+                if not sides:
+                    return []
+                page_query = query.where(steps.c.id.in_(_steps_of_connection(flt, sides)))
+            return list(conn.execute(page_query).mappings())
+
+        fetched = await self._read(work)
         page = [(rows.step_of(m), rows.run_of(m)) for m in fetched[: flt.limit]]
         more = len(fetched) > flt.limit
         cursor = rows.encode_cursor(page[-1][0].created_at, page[-1][0].id) if more else None
@@ -552,6 +612,123 @@ class SqlStore:
             return out
 
         return await self._read(work)
+
+    async def prune(
+        self,
+        target: PruneTarget,
+        before: datetime,
+        limit: int,
+        after: str | None = None,
+        dry_run: bool = False,
+        events_before: datetime | None = None,
+    ) -> PruneBatch:
+        """One retention batch: old finished ``target`` rows from keyset ``after`` (see
+        ``hub.store.prune`` for what may go, and for ``events_before``).
+
+        A real batch is a background write: the writer runs it only while no
+        ingest or other write is waiting, as its own short transaction. A dry
+        run only reads.
+        """
+
+        def work(conn: sa.Connection) -> PruneBatch:
+            return prune_batch(conn, target, before, limit, after, dry_run, events_before)
+
+        if dry_run:
+            return await self._read(work)
+        return await self._write(work, background=True)
+
+    async def count_deliveries(self, flt: DeliveryFilter) -> int:
+        """How many steps match ``flt`` (its ``limit`` and ``before`` are ignored)."""
+        query = _delivery_where(
+            sa.select(sa.func.count()).select_from(
+                steps.join(runs, runs.c.id == steps.c.run_id).join(
+                    events, events.c.id == runs.c.event_id
+                )
+            ),
+            flt,
+        )
+        query = rows.window(query, steps.c.created_at, steps.c.id, flt.since, flt.until, None)
+        return int(await self._read(lambda c: c.execute(query).scalar_one()))
+
+    # -- operations' own tables (tokens, audit log, jobs, recipe switches) ------------
+
+    async def run_read(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` with a read connection (``hub.ops`` keeps its own queries this way)."""
+        return await self._read(fn)
+
+    async def run_write(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, on the writer thread like every write."""
+        return await self._write(fn)
+
+
+def _delivery_page(query: sa.Select[Any], flt: DeliveryFilter) -> sa.Select[Any]:
+    """``flt``'s filters, keyset window, newest-first order and limit (+1 to see more)."""
+    query = _delivery_where(query, flt)
+    query = rows.window(query, steps.c.created_at, steps.c.id, flt.since, flt.until, flt.before)
+    return query.order_by(steps.c.created_at.desc(), steps.c.id.desc()).limit(flt.limit + 1)
+
+
+def _connection_sides(conn: sa.Connection, name: str) -> tuple[str, ...]:
+    """Whether ``name`` is a sink (has steps), a source (has events), or both: two index probes.
+
+    Most connections are one or the other; querying only the side that has
+    rows keeps the planner from walking a side that can never match (a sink's
+    "source" side would scan every step of the status asked for).
+    """
+    sides = []
+    if conn.execute(sa.select(steps.c.id).where(steps.c.connection == name).limit(1)).first():
+        sides.append("sink")
+    if conn.execute(sa.select(events.c.id).where(events.c.connection == name).limit(1)).first():
+        sides.append("source")
+    return tuple(sides)
+
+
+def _steps_of_connection(
+    flt: DeliveryFilter, sides: tuple[str, ...] = ("sink", "source")
+) -> sa.Select[tuple[str]] | sa.CompoundSelect[tuple[str]]:
+    """Ids of the page's candidate steps for ``flt.connection``, one index range per side.
+
+    The connection is the step's sink or the event's source; as one ``OR``
+    across two tables no index can serve it, and a rarely used connection
+    would make the page scan every delivery. As two keyset pages (steps by
+    ``(connection, created_at, id)``, events by ``(connection, received_at, id)``),
+    each side is one index range, and the outer query keeps the newest.
+    """
+    joined = sa.select(steps.c.id).select_from(
+        steps.join(runs, runs.c.id == steps.c.run_id).join(events, events.c.id == runs.c.event_id)
+    )
+    others = replace(flt, connection=None)
+    pages = []
+    if "sink" in sides:
+        sink = _delivery_page(joined.where(steps.c.connection == flt.connection), others)
+        pages.append(sa.select(sink.subquery().c.id))
+    if "source" in sides:
+        source = _delivery_page(joined.where(events.c.connection == flt.connection), others)
+        pages.append(sa.select(source.subquery().c.id))
+    return pages[0] if len(pages) == 1 else sa.union(*pages)
+
+
+def _delivery_where(query: sa.Select[Any], flt: DeliveryFilter) -> sa.Select[Any]:
+    """``flt``'s conditions on a select over steps ⋈ runs ⋈ events.
+
+    ``connection`` matches either the step's (sink) connection or the
+    connection the event came in on.
+    """
+    if flt.status is not None:
+        query = query.where(steps.c.status == flt.status)
+    if flt.connection is not None:
+        query = query.where(
+            sa.or_(steps.c.connection == flt.connection, events.c.connection == flt.connection)
+        )
+    if flt.recipe is not None:
+        query = query.where(runs.c.recipe == flt.recipe)
+    if flt.run_id is not None:
+        query = query.where(steps.c.run_id == flt.run_id)
+    if flt.event_type is not None:
+        query = query.where(events.c.type == flt.event_type)
+    if flt.subject is not None:
+        query = query.where(events.c.subject == flt.subject)
+    return query
 
 
 # -- SQLite setup ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Dialect
 
 __all__ = [
     "UTCDateTime",
+    "alert_state",
     "api_tokens",
     "attempts",
     "audit_log",
@@ -104,10 +105,13 @@ events = sa.Table(
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("dataschema", sa.String(400), nullable=False),
     sa.UniqueConstraint("connection", "idempotency_key"),
+    # Keyset pages (newest first) of all events, or by type, connection or subject
+    # (each ends in received_at, id so a filtered page is one index range); the
+    # first also finds what retention prunes, oldest first (0003).
     sa.Index(None, "received_at", "id"),
-    sa.Index(None, "type", "received_at"),
-    sa.Index(None, "connection", "received_at"),
-    sa.Index(None, "subject"),
+    sa.Index(None, "type", "received_at", "id"),
+    sa.Index(None, "connection", "received_at", "id"),
+    sa.Index(None, "subject", "received_at", "id"),
 )
 
 runs = sa.Table(
@@ -125,6 +129,7 @@ runs = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("event_id", "recipe"),
     sa.Index(None, "status"),
+    sa.Index(None, "recipe", "created_at"),  # deliveries of one recipe (0003)
 )
 
 steps = sa.Table(
@@ -150,8 +155,10 @@ steps = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("run_id", "step_id"),
     sa.Index(None, "status", "due_at"),
+    # Keyset pages of deliveries (newest first): all, by status, by sink connection (0003).
     sa.Index(None, "created_at", "id"),
-    sa.Index(None, "connection", "created_at"),
+    sa.Index(None, "status", "created_at", "id"),
+    sa.Index(None, "connection", "created_at", "id"),
 )
 
 attempts = sa.Table(
@@ -240,3 +247,25 @@ recipe_state = sa.Table(
     sa.Column("updated_by", sa.String(200), nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# --- alerts: the storm gate's shared state (0004) ---
+
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("channel", sa.String(50), primary_key=True),
+    sa.Column("rule", sa.String(50), primary_key=True),
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("window_start", UTCDateTime, nullable=True),
+    sa.Column("window_end", UTCDateTime, nullable=True),
+    sa.Column("pending", sa.Integer, nullable=False),
+    sa.Column("first", sa.JSON, nullable=True),
+    sa.Column("samples", sa.JSON, nullable=False),
+    sa.Column("in_flight", sa.JSON, nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "window_end"),
+)
+
+# The error-rate check counts recent attempts by outcome: one index range scan per interval.
+sa.Index("ix_attempts_started_at_outcome", attempts.c.started_at, attempts.c.outcome)

@@ -1,4 +1,4 @@
-"""The store's write transactions: ingest, attempts, replays, cursors, migrations.
+"""The store's write transactions: ingest, attempts, replays, cursors, claims, migrations.
 
 Each function takes a connection already inside a transaction (the writer
 thread opens it) and does all its reads and writes there, so a check followed
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,29 @@ from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.events import Event, utcnow
-from hub.store import AttemptRecord, IngestItem, PlannedRun, StepOutcome
+from hub.store import (
+    QUEUE_OWNER,
+    AttemptRecord,
+    IngestItem,
+    PlannedRun,
+    QueuedStep,
+    StepOutcome,
+    StepWork,
+    rows,
+)
 from hub.store.rows import aware
 from hub.store.tables import attempts, cursors, events, runs, steps
 
 __all__ = [
     "check_bound",
+    "claim_run",
     "finish",
     "ingest_batches",
     "insert_for",
     "migrate",
     "replay",
     "save_cursor",
+    "sweep_due",
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -331,6 +342,100 @@ def replay(conn: sa.Connection, step_row_ids: list[str], from_start: bool) -> in
         )
         moved += 1
     return moved
+
+
+# -- the celery engine's queue ---------------------------------------------------------
+
+
+def claim_run(
+    conn: sa.Connection, run_id: str, now: datetime, lease_seconds: float, owner: str
+) -> StepWork | None:
+    """Lease the run's due pending step for ``owner``, if no live worker holds it.
+
+    A step marked ``QUEUE_OWNER`` (published, not started) is free to claim;
+    a step leased by a worker is free only once its lease has lapsed. The row
+    is locked (``SKIP LOCKED`` on PostgreSQL, the write lock on SQLite), so two
+    deliveries of the same message never both get the step.
+    """
+    pick = (
+        sa.select(steps.c.id)
+        .where(
+            steps.c.run_id == run_id,
+            steps.c.status == "pending",
+            steps.c.due_at <= now,
+            sa.or_(
+                steps.c.lease_until.is_(None),
+                steps.c.lease_until < now,
+                steps.c.lease_owner == QUEUE_OWNER,
+            ),
+        )
+        .order_by(steps.c.step_index)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    step_row_id = conn.execute(pick).scalar()
+    if step_row_id is None:
+        return None
+    conn.execute(
+        sa.update(steps)
+        .where(steps.c.id == step_row_id)
+        .values(
+            lease_until=now + timedelta(seconds=lease_seconds), lease_owner=owner, updated_at=now
+        )
+    )
+    found = (
+        conn.execute(rows.delivery_select(full_event=True).where(steps.c.id == step_row_id))
+        .mappings()
+        .one()
+    )
+    return StepWork(
+        step=rows.step_of(found), run=rows.run_of(found), event=rows.event_of(found, prefix="e_")
+    )
+
+
+def sweep_due(
+    conn: sa.Connection,
+    now: datetime,
+    limit: int,
+    requeue_seconds: float,
+    exclude_connections: list[str] | None = None,
+) -> list[QueuedStep]:
+    """Mark due pending steps that nobody holds as published, and return them.
+
+    "Nobody holds" is the inline claim's rule: no lease, or a lapsed one (a
+    killed worker's, or a published step whose message was lost), so a step
+    leaves this list for ``requeue_seconds`` once published. Steps of
+    ``exclude_connections`` (paused by ops) are left due and unmarked.
+    """
+    conditions = [
+        steps.c.status == "pending",
+        steps.c.due_at <= now,
+        sa.or_(steps.c.lease_until.is_(None), steps.c.lease_until < now),
+    ]
+    if exclude_connections:
+        conditions.append(steps.c.connection.not_in(exclude_connections))
+    pick = (
+        sa.select(steps.c.id, steps.c.run_id, steps.c.connection)
+        .where(*conditions)
+        .order_by(steps.c.due_at, steps.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    due = [
+        QueuedStep(run_id=r.run_id, step_row_id=r.id, connection=r.connection)
+        for r in conn.execute(pick)
+    ]
+    if due:
+        conn.execute(
+            sa.update(steps)
+            .where(steps.c.id.in_([d.step_row_id for d in due]))
+            .values(
+                lease_until=now + timedelta(seconds=requeue_seconds),
+                lease_owner=QUEUE_OWNER,
+                updated_at=now,
+            )
+        )
+    return due
 
 
 # -- reading helpers -----------------------------------------------------------------

@@ -42,7 +42,6 @@ import json
 import os
 import random
 import re
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -52,6 +51,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 import yaml
 from aiohttp import web
 
@@ -422,22 +422,32 @@ def routes_of(s: Sinks) -> list[Route]:
 # --- the test ----------------------------------------------------------------------------
 
 
-def _attempt_counts(db: Path) -> dict[tuple[str, str], int]:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        rows = conn.execute(
-            "SELECT s.connection, a.outcome, COUNT(*) FROM attempts a "
-            "JOIN steps s ON s.id = a.step_row_id GROUP BY s.connection, a.outcome"
-        ).fetchall()
+def _query(store: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` read straight from the store (SQLite file or PostgreSQL schema)."""
+    engine = sa.create_engine(store)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _attempt_counts(store: str) -> dict[tuple[str, str], int]:
+    rows = _query(
+        store,
+        "SELECT s.connection, a.outcome, COUNT(*) FROM attempts a "
+        "JOIN steps s ON s.id = a.step_row_id GROUP BY s.connection, a.outcome",
+    )
     return {(c, o): n for c, o, n in rows}
 
 
-def _unfinished(db: Path) -> list[tuple[str, str, str, int, str]]:
+def _unfinished(store: str) -> list[tuple[Any, ...]]:
     """Steps that did not succeed: (step, connection, status, attempts, last error)."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return conn.execute(
-            "SELECT step_id, connection, status, attempts, last_error FROM steps "
-            "WHERE status != 'succeeded'"
-        ).fetchall()
+    return _query(
+        store,
+        "SELECT step_id, connection, status, attempts, last_error FROM steps "
+        "WHERE status != 'succeeded'",
+    )
 
 
 def _by_payment_id(
@@ -501,10 +511,11 @@ async def test_thousand_events_under_injected_faults_land_exactly_once(
     feeder = asyncio.create_task(feed_faults(http, routes, random.Random(SEED + 1), stop))
     await asyncio.sleep(0.15)  # faults queued before the first event arrives
 
+    config = _hub_config(tmp_path, sinks)
     hub: RunningHub | None = None
     stuck: AssertionError | None = None
     try:
-        hub = await start_hub(tmp_path, http, _hub_config(tmp_path, sinks))
+        hub = await start_hub(tmp_path, http, config)
         t0 = time.monotonic()
         statuses = await send_all(hub, sent.deliveries)
         ingress_s = time.monotonic() - t0
@@ -525,8 +536,8 @@ async def test_thousand_events_under_injected_faults_land_exactly_once(
         if hub is not None:
             await hub.stop()
 
-    db = tmp_path / "hub.db"
-    attempts = _attempt_counts(db)
+    store = config["store"]
+    attempts = _attempt_counts(store)
     books = sinks.books.snapshot()
     desk = sinks.desk.snapshot()
     erp = sinks.receiver.snapshot()
@@ -547,8 +558,8 @@ async def test_thousand_events_under_injected_faults_land_exactly_once(
     # Ingress: every delivery acknowledged, each distinct event stored once.
     assert statuses == Counter({202: len(sent.deliveries)}), statuses
     assert counts["events"] == len(sent.captured) + len(sent.failed), counts
-    assert stuck is None, f"runs did not settle: {stuck}; unfinished: {_unfinished(db)[:10]}"
-    assert counts["runs_dead"] == 0, f"dead letters: {_unfinished(db)[:10]}"
+    assert stuck is None, f"runs did not settle: {stuck}; unfinished: {_unfinished(store)[:10]}"
+    assert counts["runs_dead"] == 0, f"dead letters: {_unfinished(store)[:10]}"
     assert counts["runs_succeeded"] == runs, counts
 
     # The faults happened (at about the intended rate) and were retried through.

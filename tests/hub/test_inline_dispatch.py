@@ -12,6 +12,7 @@ from hub.dispatch.inline import InlineDispatcher
 from hub.events import Event, utcnow
 from hub.store import AttemptRecord, IngestItem, PlannedRun, StepOutcome, StepWork
 from hub.store.sql import SqlStore
+from tests import services
 
 
 class SlowRunner:
@@ -25,7 +26,7 @@ class SlowRunner:
         self.total_peak = 0
         self.done: list[str] = []
 
-    def budget_wait(self, work: StepWork) -> float:
+    async def budget_wait(self, work: StepWork) -> float:
         return 0.0
 
     async def execute(self, work: StepWork) -> tuple[AttemptRecord, StepOutcome]:
@@ -63,7 +64,7 @@ def _item(n: int, sink: str) -> IngestItem:
 
 
 async def test_global_and_per_connection_limits_hold(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    store = SqlStore(services.store_url(tmp_path))
     await store.open()
     await store.ingest([_item(n, "slow-sink" if n % 2 else "other-sink") for n in range(60)])
     runner = SlowRunner()
@@ -83,7 +84,7 @@ async def test_global_and_per_connection_limits_hold(tmp_path: Path) -> None:
 
 
 async def test_a_stuck_sink_does_not_stall_the_others(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    store = SqlStore(services.store_url(tmp_path))
     await store.open()
     # A backlog of 20 on the stuck sink: more than the global limit of 8.
     await store.ingest([_item(n, "stuck" if n < 20 else "healthy") for n in range(40)])
@@ -110,7 +111,7 @@ async def test_a_stuck_sink_does_not_stall_the_others(tmp_path: Path) -> None:
 
 async def test_a_step_longer_than_its_lease_runs_once_across_two_processes(tmp_path: Path) -> None:
     """Two dispatchers (as two `hub serve` on one store) and steps that outlive the lease."""
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    url = services.store_url(tmp_path)
     first, second = SqlStore(url), SqlStore(url)
     await first.open()
     await second.open()
@@ -145,7 +146,7 @@ async def test_a_step_longer_than_its_lease_runs_once_across_two_processes(tmp_p
 
 
 async def test_a_connection_cap_overrides_the_default(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    store = SqlStore(services.store_url(tmp_path))
     await store.open()
     await store.ingest([_item(n, "crm" if n % 2 else "books") for n in range(40)])
     runner = SlowRunner()

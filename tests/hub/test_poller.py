@@ -17,6 +17,7 @@ from hub.connector import Connector, ConnectorConfig, Page, PollContext, Polling
 from hub.errors import AuthError, ConfigError, TransientError
 from hub.events import Event, event_id
 from hub.registry import Registry
+from tests import services
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -90,7 +91,7 @@ def _reset() -> None:
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     config = HubConfig.model_validate(
         {
-            "store": f"sqlite:///{tmp_path / 'hub.db'}",
+            "store": services.store_url(tmp_path),
             "data_dir": str(tmp_path),
             "recipes": [],
             "connections": {"ledger-main": {"connector": "ledger", "config": {}}},

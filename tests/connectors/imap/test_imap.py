@@ -22,6 +22,7 @@ from hub.schemas import validate_data
 from hub.store import IngestItem
 from hub.store.sql import SqlStore
 from hub.testing import PollingSourceContract
+from tests import services
 
 from .dovecot import PASSWORD, Dovecot
 
@@ -190,7 +191,7 @@ async def test_uidvalidity_reset_rescans_without_duplicates_in_the_store(
     first = [plain(n) for n in range(5)] + [b"From: x@example.com\r\nSubject: no id\r\n\r\nhi\r\n"]
     dovecot_server.append(mail_user, first, folder=folder)
     src = source(dovecot_server, mail_user, folder=folder)
-    store = SqlStore(f"sqlite:///{tmp_path / 'hub.db'}")
+    store = SqlStore(services.store_url(tmp_path))
     await store.open()
     try:
 

@@ -21,6 +21,7 @@ from connectors.payu import connector
 from hub.app import build_app, load_hub
 from hub.config import load_config
 from hub.registry import Registry
+from tests import services
 
 PAYLOADS = Path(__file__).parent / "payloads"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -40,7 +41,7 @@ async def hook(tmp_path: Path) -> AsyncIterator[str]:
     listen = f"127.0.0.1:{free_port()}"
     config = {
         "listen": listen,
-        "store": f"sqlite:///{tmp_path / 'hub.db'}",
+        "store": services.store_url(tmp_path),
         "data_dir": str(tmp_path / "data"),
         "connections": {
             "payu-main": {

@@ -44,6 +44,7 @@ from hub.events import Event
 from hub.http import HttpClient
 from hub.schemas import validate_data, validate_event
 from hub.store import IngestItem
+from tests import services
 
 PAYLOADS = Path(__file__).parent / "payloads"
 SECRET = "whsec_test_9f2b7c"
@@ -621,7 +622,7 @@ async def test_hub_backfill_dedupes_against_the_webhook(tmp_path: Path) -> None:
     async with serve(create_sandbox_app(state)) as base:
         config = HubConfig.model_validate(
             {
-                "store": f"sqlite:///{tmp_path / 'hub.db'}",
+                "store": services.store_url(tmp_path),
                 "data_dir": str(tmp_path),
                 "recipes": [],
                 "connections": {

@@ -23,6 +23,7 @@ from connectors.whatsapp.sandbox import SandboxState, create_sandbox_app, serve,
 from hub.app import build_app, load_hub
 from hub.config import load_config
 from hub.registry import Registry
+from tests import services
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -70,7 +71,7 @@ async def hub(tmp_path: Path, sandbox: tuple[str, SandboxState]) -> AsyncIterato
     listen = f"127.0.0.1:{free_port()}"
     config = {
         "listen": listen,
-        "store": f"sqlite:///{tmp_path / 'hub.db'}",
+        "store": services.store_url(tmp_path),
         "data_dir": str(tmp_path / "data"),
         "recipes": [str(recipe)],
         "connections": {

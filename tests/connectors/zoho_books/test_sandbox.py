@@ -103,7 +103,10 @@ async def test_authorization_code_flow(client: aiohttp.ClientSession, url: str) 
         "access_type": "offline",
         "state": "xyz",
     }
-    async with client.get(f"{url}/oauth/v2/auth", params=params, allow_redirects=False) as resp:
+    async with client.get(f"{url}/oauth/v2/auth", params=params) as resp:
+        assert resp.status == 200 and "Accept" in await resp.text()  # the consent page
+    decision = {**params, "decision": "accept"}
+    async with client.post(f"{url}/oauth/v2/auth", data=decision, allow_redirects=False) as resp:
         assert resp.status == 302
         query = parse_qs(urlsplit(resp.headers["Location"]).query)
     assert query["state"] == ["xyz"] and query["accounts-server"] == [url]

@@ -1,14 +1,15 @@
-"""SqlStore against real databases: SQLite always, PostgreSQL when HUB_TEST_POSTGRES_URL is set.
+"""SqlStore against a real database: the suite's store (``HUB_TEST_STORE``, see tests/services.py).
 
-PostgreSQL runs get a fresh schema per test (via ``search_path``), dropped afterwards.
+``make test`` runs this file once on SQLite and once on PostgreSQL, where each
+test gets a fresh schema (via ``search_path``), dropped afterwards. The tests
+named ``sqlite`` check what only the embedded default has (WAL, file errors).
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -31,41 +32,6 @@ from hub.store import (
 )
 from hub.store.sql import SqlStore
 from hub.store.tables import metadata
-from tests.services import postgres_url
-
-PG_URL = postgres_url()
-
-
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param(
-            "postgresql",
-            marks=[
-                pytest.mark.integration,
-                pytest.mark.skipif(
-                    not PG_URL, reason="no PostgreSQL on 127.0.0.1:5432 (set HUB_TEST_POSTGRES_URL)"
-                ),
-            ],
-        ),
-    ]
-)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'hub.db'}"
-        return
-    assert PG_URL
-    schema = f"hub_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""Engines: what the Celery sweeper needs beyond 0001.
+"""Engines: what the Celery sweeper needs beyond 0001 (nothing: an empty revision).
+
+The celery engine's queue marks reuse the steps' lease columns (``lease_owner``
+``'queue'`` until ``lease_until``), and its claims and sweeps use the
+``(status, due_at)`` and ``(run_id, step_id)`` indexes 0001 already made.
 
 Revision ID: 0005
 Revises: 0004

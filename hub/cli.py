@@ -7,7 +7,6 @@ input or configuration and 1 for operational failures.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,37 +15,16 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from hub.cli_common import _config, _emit_json, _fail, _run, _when, err, out
 from hub.config import HubConfig, load_config
 from hub.errors import ConfigError
 from hub.scaffold import KINDS
-from hub.timeparse import parse_when
 
 __all__ = ["main"]
 
 T = TypeVar("T")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _run(coro: Awaitable[T]) -> T:
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
-def _config(ctx: click.Context) -> HubConfig:
-    cfg: HubConfig = ctx.obj["config"]
-    return cfg
-
-
-def _emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    sys.exit(code)
 
 
 def _safe_url(url: str) -> str:
@@ -57,15 +35,6 @@ def _safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparseable URL is shown without its credentials
         return url.split("@")[-1]
-
-
-def _when(value: str | None) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_when(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
 
 
 class _HubGroup(click.Group):

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hub.auth import CLI_PRINCIPAL, Role, hash_password
-from hub.cli import _config, _emit_json, _fail, _run, _when, err, out
+from hub.cli_common import _config, _emit_json, _fail, _run, _when, err, out
 from hub.config import HubConfig
 from hub.errors import ConfigError, HubError
 from hub.store import DeliveryFilter, StepStatus

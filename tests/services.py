@@ -9,10 +9,22 @@ test that opens a store asks ``store_url`` for one, so switching is this one
 variable, read here and nowhere else:
 
 - ``sqlite``: ``hub.db`` in the test's own folder, exactly what a user gets.
-- ``postgresql``: a fresh schema on the machine's PostgreSQL, selected by the
-  URL's ``search_path`` (the hub creates its tables there) and dropped when the
-  test ends. Its connections carry the schema's name as ``application_name``,
-  so a connection a test leaked is closed before the drop instead of blocking it.
+- ``postgresql``: an empty schema of its own on the machine's PostgreSQL,
+  selected by the URL's ``search_path`` (the hub creates its tables there).
+  Its connections carry the schema's name as ``application_name``, so a
+  connection a test leaked is closed when the test ends instead of blocking
+  the cleanup.
+
+Migrating a new PostgreSQL schema costs about half a second (DDL, and Alembic
+reading its scripts), and dropping one more; paid by every test that opens a
+store, that made the PostgreSQL run several minutes slower than SQLite. So a
+schema a test used is emptied (its rows deleted, its sequences reset: about
+10 ms) and handed to a later test, which then finds the tables already at
+the newest migration. A schema that is not exactly at the newest migration
+with the hub's tables (a test that migrated by hand, say) is dropped
+instead, and ``store_url(..., reuse=False)`` always gives a brand-new one
+(the migration tests use it). Left-over schemas are dropped when the session
+ends.
 """
 
 from __future__ import annotations
@@ -83,23 +95,24 @@ class StoreFactory:
         self.kind = kind
         self._schemas: dict[tuple[Path, str], str] = {}
 
-    def url(self, folder: Path, name: str = "hub") -> str:
-        """The URL of the store called ``name`` for ``folder`` (created empty on first use)."""
+    def url(self, folder: Path, name: str = "hub", reuse: bool = True) -> str:
+        """The URL of the store called ``name`` for ``folder``, empty on first use.
+
+        ``reuse=False``: a schema no test used before, with no tables at all.
+        """
         if self.kind == "sqlite":
             return f"sqlite:///{folder / f'{name}.db'}"
         key = (folder.resolve(), name)
         schema = self._schemas.get(key)
         if schema is None:
-            schema = f"{SCHEMA_PREFIX}{uuid.uuid4().hex[:16]}"
-            with _admin().connect() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+            schema = _emptied.pop() if reuse and _emptied else _create_schema()
             self._schemas[key] = schema
         base = sa.make_url(_required_postgres())
         query = {"options": f"-csearch_path={schema}", "application_name": schema}
         return base.update_query_dict(query).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
-        """Close what is still connected to our schemas, then drop them."""
+        """Close what is still connected to our schemas, then empty them for reuse (or drop them)."""
         schemas, self._schemas = list(self._schemas.values()), {}
         if not schemas:
             return
@@ -112,11 +125,58 @@ class StoreFactory:
                 {"names": schemas},
             )
             for schema in schemas:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                if _empty_for_reuse(conn, schema):
+                    _emptied.append(schema)
+                else:
+                    conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 _current: StoreFactory | None = None
 _fallback: StoreFactory | None = None
+_emptied: list[str] = []  # PostgreSQL schemas at the newest migration, with no rows
+
+
+def _create_schema() -> str:
+    schema = f"{SCHEMA_PREFIX}{uuid.uuid4().hex[:16]}"
+    with _admin().connect() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def _empty_for_reuse(conn: sa.Connection, schema: str) -> bool:
+    """Delete every row in ``schema`` if it holds exactly the hub's tables at the newest
+    migration (True), else leave it alone (False, to be dropped)."""
+    from hub.store.tables import metadata
+
+    tables = set(
+        conn.execute(
+            sa.text("SELECT tablename FROM pg_tables WHERE schemaname = :s"), {"s": schema}
+        ).scalars()
+    )
+    if tables != {*metadata.tables, "alembic_version"}:
+        return False
+    version = conn.exec_driver_sql(f'SELECT version_num FROM "{schema}".alembic_version').scalar()
+    if version != _head_revision():
+        return False
+    for table in reversed(metadata.sorted_tables):  # children first (autocommit: no one else looks)
+        conn.exec_driver_sql(f'DELETE FROM "{schema}"."{table.name}"')
+    conn.execute(
+        sa.text(
+            "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = :s"
+        ),
+        {"s": schema},
+    )
+    return True
+
+
+@cache
+def _head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    from hub.store.writes import MIGRATIONS
+
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 @contextmanager
@@ -132,23 +192,28 @@ def fresh_stores(kind: StoreKind | None = None) -> Iterator[StoreFactory]:
         factory.drop_all()
 
 
-def store_url(folder: Path, name: str = "hub") -> str:
-    """A store for the running test: SQLite in ``folder`` or a fresh PostgreSQL schema.
+def store_url(folder: Path, name: str = "hub", reuse: bool = True) -> str:
+    """A store for the running test: SQLite in ``folder`` or an empty PostgreSQL schema.
 
     Outside a test (module- or session-scoped fixtures) the store lives until
-    the session ends (``drop_leftovers``).
+    the session ends (``drop_leftovers``). ``reuse=False``: a PostgreSQL schema
+    no test has used (no tables yet), for tests of the migrations themselves.
     """
     global _fallback
     factory = _current
     if factory is None:
         factory = _fallback = _fallback or StoreFactory(store_kind())
-    return factory.url(folder, name)
+    return factory.url(folder, name, reuse)
 
 
 def drop_leftovers() -> None:
-    """Drop the stores handed out outside any test (called once, at the session's end)."""
+    """Drop every test schema still around (called once, at the session's end)."""
     if _fallback is not None:
         _fallback.drop_all()
+    if _emptied:
+        with _admin().connect() as conn:
+            while _emptied:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{_emptied.pop()}" CASCADE')
 
 
 def _required_postgres() -> str:

@@ -1,4 +1,5 @@
-"""Dispatchers hand due steps to the runner: ``inline`` (asyncio in ``hub serve``), later ``celery``.
+"""Dispatchers hand due steps to the runner: ``inline`` (asyncio in ``hub serve``)
+and ``celery`` (``hub worker`` processes fed by a sweeper).
 
 Both keep the store as the source of truth: a step is leased before it runs,
 and its attempt and outcome are written in one transaction, so a crash at any

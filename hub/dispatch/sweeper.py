@@ -120,6 +120,13 @@ class Sweeper:
                 raise
             total += len(due)
             self.published += len(due)
+            lapsed = sum(1 for d in due if d.lapsed)
+            if lapsed:
+                log.info(
+                    "published %d step(s) again whose message or worker was lost "
+                    "(their mark or lease lapsed)",
+                    lapsed,
+                )
             if len(due) < self.batch:
                 return total
 

@@ -94,9 +94,8 @@ def _plain(config: BaseModel) -> dict[str, Any]:
 
 
 def supports_oauth(connector: Connector) -> bool:
-    """True when the connector authenticates with an OAuth client and refresh token."""
-    fields = connector.config.model_fields
-    return {"client_id", "client_secret", "refresh_token"} <= fields.keys()
+    """True when the connector declares an authorization-code flow (the dashboard's Connect button)."""
+    return connector.oauth is not None
 
 
 def view_of(live: LiveConnection, row: ConnectionRow | None) -> ConnectionView:

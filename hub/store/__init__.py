@@ -128,6 +128,7 @@ class QueuedStep:
     run_id: str
     step_row_id: str
     connection: str
+    lapsed: bool = False  # it was leased (a message or worker lost), not simply new or due
 
 
 @dataclass(frozen=True, slots=True)

@@ -415,14 +415,14 @@ def sweep_due(
     if exclude_connections:
         conditions.append(steps.c.connection.not_in(exclude_connections))
     pick = (
-        sa.select(steps.c.id, steps.c.run_id, steps.c.connection)
+        sa.select(steps.c.id, steps.c.run_id, steps.c.connection, steps.c.lease_owner)
         .where(*conditions)
         .order_by(steps.c.due_at, steps.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     due = [
-        QueuedStep(run_id=r.run_id, step_row_id=r.id, connection=r.connection)
+        QueuedStep(r.run_id, r.id, r.connection, lapsed=r.lease_owner is not None)
         for r in conn.execute(pick)
     ]
     if due:

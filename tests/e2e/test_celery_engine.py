@@ -113,10 +113,10 @@ async def test_spine_payment_lands_once_through_retries(
 
 
 async def test_worker_sigkill_mid_steps_every_step_completes_once_within_a_minute(
-    store: str, deployment: DeploymentFactory, sandbox: Sandbox
+    pg_store: str, deployment: DeploymentFactory, sandbox: Sandbox
 ) -> None:
     n = 12
-    dep = await deployment("celery", store)
+    dep = await deployment("celery", pg_store)
     [doomed] = dep.workers
     # Every payment call takes 1.5 s in the sandbox, so the payment steps are all
     # in flight in the one worker when it dies; the sandbox still commits them.

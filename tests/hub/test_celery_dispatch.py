@@ -118,6 +118,7 @@ async def test_sweep_marks_due_steps_once_until_the_mark_lapses(store: SqlStore)
     later = now + timedelta(seconds=6)  # the messages were lost: the marks lapse
     again = await store.sweep_due(later, 100, 5.0, ["paused"])
     assert {s.step_row_id for s in again} == {s.step_row_id for s in first}
+    assert [s.lapsed for s in first] == [False, False] and all(s.lapsed for s in again)
 
 
 async def test_claim_takes_a_published_step_once_and_respects_a_live_lease(store: SqlStore) -> None:

@@ -32,6 +32,7 @@ from hub.store import (
 )
 from hub.store.sql import SqlStore
 from hub.store.tables import metadata
+from tests import services
 
 
 @pytest.fixture
@@ -496,7 +497,8 @@ async def test_connection_upsert_and_state_merge(store: SqlStore) -> None:
 # -- schema, durability and failures ---------------------------------------------------
 
 
-async def test_migrations_match_tables_and_reopen_is_harmless(store_url: str) -> None:
+async def test_migrations_match_tables_and_reopen_is_harmless(tmp_path: Path) -> None:
+    store_url = services.store_url(tmp_path, reuse=False)  # migrated from nothing, here
     first = SqlStore(store_url)
     await first.open()
     await first.ingest([item("k1")])

@@ -32,7 +32,7 @@ from hub.ingress import HookHandler
 from hub.logs import collect_secrets, register_secrets
 from hub.metrics import Metrics
 from hub.ops import OPS, Ops
-from hub.ops.sync import paused_connections, reconcile_connections
+from hub.ops.sync import connection_map, paused_connections, reconcile_connections
 from hub.poller import Poller
 from hub.recipes import Recipe, load_recipes, validate_files
 from hub.registry import Registry
@@ -43,6 +43,7 @@ from hub.shared import SharedState, shared_state
 from hub.store import StepWork, Store
 from hub.store.sql import SqlStore
 from hub.web import setup_dashboard
+from hub.yamlsrc import Problem
 
 __all__ = ["HUB", "Hub", "build_app", "load_hub"]
 
@@ -87,6 +88,7 @@ class Hub:
         await self.shared.open()
         await self.connections.open(self.shared)
         await self._record_connections()
+        await self._check_recipe_connections()
         self.runner = Runner(
             self.recipe_map(),
             self.connections,
@@ -168,6 +170,24 @@ class Hub:
         """
         await reconcile_connections(self)
 
+    async def _check_recipe_connections(self) -> None:
+        """Check the connections recipes name, now that the store says which exist.
+
+        ``load_hub`` checks everything else before the store is open; connections
+        saved from the dashboard or the API live in the store, so a recipe may
+        name one that hub.yaml does not have.
+
+        Raises:
+            ConfigError: every problem, as ``load_hub`` reports them (what was opened is closed).
+        """
+        paths = self.config.recipe_paths()
+        if not paths:
+            return
+        problems = validate_files(paths, self.registry, await connection_map(self))
+        if problems:
+            await self.stop()
+            raise ConfigError(invalid_recipes(problems))
+
     def _flag_reauth(self, connection: str, reason: str) -> None:
         """Mark ``connection`` as needing re-authorization (shown by ``hub connections list``)."""
         patch: dict[str, Any] = {"needs_reauth": True, "reauth_reason": reason}
@@ -244,7 +264,10 @@ def sealed_config(value: Any, box: SecretBox) -> Any:
 def load_hub(
     config: HubConfig, registry: Registry | None = None, store: Store | None = None
 ) -> Hub:
-    """Build a ``Hub`` from config, checking connections and recipes together.
+    """Build a ``Hub`` from config, checking connections and recipes.
+
+    The connections recipes name are checked by ``Hub.start``, once the store
+    is open: connections saved from the dashboard or the API are kept there.
 
     Raises:
         ConfigError: every invalid connection or recipe, each with where it is.
@@ -252,9 +275,9 @@ def load_hub(
     registry = registry or Registry.from_entry_points()
     connections = ConnectionSet.build(config.connections, registry)
     paths = config.recipe_paths()
-    problems = validate_files(paths, registry, connections.connector_names()) if paths else []
+    problems = validate_files(paths, registry, None) if paths else []
     if problems:
-        raise ConfigError("invalid recipes:\n" + "\n".join(f"  {p}" for p in problems))
+        raise ConfigError(invalid_recipes(problems))
     recipes = load_recipes(paths) if paths else []
     return Hub(
         config=config,
@@ -263,6 +286,11 @@ def load_hub(
         connections=connections,
         recipes=recipes,
     )
+
+
+def invalid_recipes(problems: Sequence[Problem]) -> str:
+    """The message of the ``ConfigError`` for recipe problems: one ``file:line: message`` a line."""
+    return "invalid recipes:\n" + "\n".join(f"  {p}" for p in problems)
 
 
 def build_app(hub: Hub, run_engine: bool = True) -> web.Application:

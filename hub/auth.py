@@ -15,10 +15,12 @@ salt instead (``hash_password``), in a self-describing string.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -47,6 +49,7 @@ __all__ = [
     "audit",
     "check_password",
     "hash_password",
+    "token_expiry",
     "verify_password",
 ]
 
@@ -244,6 +247,30 @@ class TokenService:
 
 TOKENS: web.AppKey[TokenService] = web.AppKey("tokens", TokenService)
 
+_LIFETIME = re.compile(r"^(\d{1,9})([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def token_expiry(lifetime: str, now: datetime | None = None) -> datetime:
+    """When a token made ``now`` with ``lifetime`` (``30d``, ``12h``, ``90m``, ...) expires.
+
+    The API and ``hub tokens create --expires`` both take lifetimes this way.
+
+    Raises:
+        ValueError: not a positive lifetime, or one that ends after the year 9999.
+    """
+    match = _LIFETIME.match(lifetime.strip())
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(
+            f"{lifetime!r} is not a lifetime: use a positive number and s, m, h, d or w"
+        )
+    try:
+        return (now or utcnow()) + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    except OverflowError as exc:
+        raise ValueError(
+            f"{lifetime!r} is too long: a token must expire before the year 9999"
+        ) from exc
+
 
 # -- passwords ---------------------------------------------------------------------
 
@@ -286,21 +313,30 @@ def verify_password(password: str, encoded: str) -> bool:
 
 
 def check_password(config: HubConfig, username: str, password: str) -> Principal | None:
-    """Dashboard password login against `dashboard.users` in hub.yaml (scrypt/argon-style hashes made by `hub users hash-password`)
-    or the bootstrap admin `HUB_ADMIN_PASSWORD`; None when wrong."""
+    """Dashboard password login against ``dashboard.users`` in hub.yaml (scrypt hashes made by
+    ``hub users hash-password``) or the bootstrap admin ``HUB_ADMIN_PASSWORD``; None when wrong.
+
+    An unknown user name costs one scrypt too, so timing does not tell which
+    names exist; the bootstrap password is compared as digests (no length leak).
+    """
     user = config.dashboard.users.get(username)
     if user is not None:
         if verify_password(password, user.password_hash):
             return Principal(name=username, role=Role(user.role), via="password")
         return None
     bootstrap = os.environ.get(ADMIN_PASSWORD_ENV)
-    if (
-        username == "admin"
-        and bootstrap
-        and hmac.compare_digest(password.encode("utf-8"), bootstrap.encode("utf-8"))
-    ):
-        return Principal(name="admin", role=Role.ADMIN, via="password")
+    if username == "admin" and bootstrap:
+        if hmac.compare_digest(_digest(password), _digest(bootstrap)):
+            return Principal(name="admin", role=Role.ADMIN, via="password")
+        return None
+    verify_password(password, _decoy_hash())
     return None
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    """A hash of a random password, checked for unknown user names (same cost as a real one)."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 # -- the audit log -------------------------------------------------------------------

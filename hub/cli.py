@@ -257,9 +257,22 @@ def recipes() -> None:
 @recipes.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--store",
+    "with_store",
+    is_flag=True,
+    help="Also count connections saved from the dashboard or the API (reads the configured store).",
+)
 @click.pass_context
-def recipes_validate(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Check recipe files (or folders): every problem at once, each with file:line and path."""
+def recipes_validate(
+    ctx: click.Context, paths: tuple[Path, ...], as_json: bool, with_store: bool
+) -> None:
+    """Check recipe files (or folders): every problem at once, each with file:line and path.
+
+    Connections are hub.yaml's; with --store also those saved from the dashboard
+    or the API, as `hub serve` counts them when it starts.
+    """
+    from hub.ops.settings import ORIGIN_DASHBOARD
     from hub.recipes import validate_files
     from hub.registry import Registry
 
@@ -274,6 +287,13 @@ def recipes_validate(ctx: click.Context, paths: tuple[Path, ...], as_json: bool)
         if config.connections
         else None
     )
+    if with_store:
+
+        async def saved(store: Any) -> dict[str, str]:
+            rows = await store.list_connections()
+            return {r.name: r.connector for r in rows if r.state.get("origin") == ORIGIN_DASHBOARD}
+
+        connections = {**(connections or {}), **_run(_with_store(config, saved))}
     problems = validate_files(targets, registry, connections)
     files = _recipe_files(targets)
     if as_json:
@@ -291,6 +311,12 @@ def recipes_validate(ctx: click.Context, paths: tuple[Path, ...], as_json: bool)
             out.print(f"[green]ok[/]: {len(files)} recipe file(s) valid")
         else:
             err.print(f"{len(problems)} problem(s) in {len({p.file for p in problems})} file(s)")
+            if not with_store and any("unknown connection" in p.message for p in problems):
+                err.print(
+                    "connections saved from the dashboard or the API are not in hub.yaml: "
+                    "add --store to count them",
+                    highlight=False,
+                )
     sys.exit(1 if problems else 0)
 
 
@@ -653,24 +679,44 @@ def connections() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def connections_list(ctx: click.Context, as_json: bool) -> None:
-    """Connections from hub.yaml, with the state the store keeps (re-auth needed, ...)."""
+    """Connections from hub.yaml and those saved from the dashboard or the API, with the state
+    the store keeps (re-auth needed, not connected yet, API use, polls)."""
+    from hub.oauth import not_connected
+    from hub.ops.settings import ORIGIN_DASHBOARD
+    from hub.registry import Registry
+
     config = _config(ctx)
 
     async def go(store: Any) -> dict[str, Any]:
         return {row.name: row for row in await store.list_connections()}
 
     stored = _run(_with_store(config, go))
+    # name -> (connector, enabled, config); a saved connection wins over hub.yaml's entry.
+    # Stored configs are sealed, which is enough to tell whether a refresh token is set.
+    entries: dict[str, tuple[str, bool, dict[str, Any]]] = {
+        name: (spec.connector, spec.enabled, spec.config)
+        for name, spec in config.connections.items()
+    }
+    for name, row in sorted(stored.items()):
+        if row.state.get("origin") == ORIGIN_DASHBOARD:
+            entries[name] = (row.connector, row.enabled, row.config)
+    registry = Registry.from_entry_points()
     docs: list[dict[str, Any]] = []
-    for name, spec in config.connections.items():
+    for name, (connector, enabled, values) in entries.items():
         row = stored.get(name)
         state = row.state if row else {}
+        try:
+            unconnected = not_connected(registry.connector(connector).oauth, values)
+        except ConfigError:  # not installed: nothing to say about its authorization
+            unconnected = None
         docs.append(
             {
                 "name": name,
-                "connector": spec.connector,
-                "enabled": spec.enabled,
-                "needs_reauth": bool(state.get("needs_reauth")),
-                "reauth_reason": state.get("reauth_reason"),
+                "connector": connector,
+                "enabled": enabled,
+                "origin": "dashboard" if state.get("origin") == ORIGIN_DASHBOARD else "file",
+                "needs_reauth": bool(unconnected or state.get("needs_reauth")),
+                "reauth_reason": unconnected or state.get("reauth_reason"),
                 "api_budget": state.get("api_budget"),
                 "api_budget_alert": bool(state.get("api_budget_alert")),
                 "polls": {k[5:]: v for k, v in state.items() if k.startswith("poll:")},

@@ -21,7 +21,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hub.auth import CLI_PRINCIPAL, Role, hash_password
+from hub.auth import CLI_PRINCIPAL, Role, hash_password, token_expiry
 from hub.cli_common import _config, _emit_json, _fail, _run, _when, err, out
 from hub.config import HubConfig
 from hub.errors import ConfigError, HubError
@@ -89,11 +89,8 @@ def tokens_create(
     ctx: click.Context, name: str, role: str, expires: str | None, as_json: bool
 ) -> None:
     """Create a token and print it once (only its hash is kept)."""
-    from hub.api.routes_config import parse_lifetime
-    from hub.events import utcnow
-
     try:
-        expires_at = utcnow() + parse_lifetime(expires) if expires else None
+        expires_at = token_expiry(expires) if expires else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--expires") from exc
     info, text = _with_ops(
@@ -315,6 +312,9 @@ def deliveries_replay(
         _fail("name delivery ids or give filters, not both")
 
     async def go(ops: Any) -> dict[str, Any]:
+        if delivery_ids and dry_run:
+            found = [i for i in delivery_ids if await ops.hub.store.get_delivery(i) is not None]
+            return {"selected": len(found), "replayed_runs": 0}
         if delivery_ids:
             moved = await ops.replay(CLI_PRINCIPAL, list(delivery_ids), from_start=from_start)
             return {"selected": len(delivery_ids), "replayed_runs": moved}

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from hub.errors import ConnectorError, HubError, PermanentError
+from hub.errors import AuthError, ConnectorError, HubError, PermanentError
 from hub.http import HttpClient, Response
 from hub.secrets import Secret
 
@@ -52,6 +52,9 @@ __all__ = [
     "authorization_url",
     "callback_error",
     "exchange_code",
+    "not_connected",
+    "not_connected_error",
+    "not_connected_message",
     "pkce_challenge",
     "pkce_verifier",
 ]
@@ -153,6 +156,46 @@ class OAuthApp:
         if self.callback is None:
             return _default_callback(client, params)
         return self.callback(config, client, params)
+
+
+# --- not connected yet ----------------------------------------------------------------------
+
+
+def not_connected_message(vendor: str) -> str:
+    """Why a connection without a refresh token cannot call ``vendor``, and what to do.
+
+    The same words are the connection's re-auth reason in the dashboard, the API
+    and ``hub connections list``, and the message of the ``AuthError`` its steps fail with.
+    """
+    return (
+        f"not connected: press Connect on the connection's page in the dashboard to authorize "
+        f"{vendor} (no refresh token is stored yet)"
+    )
+
+
+def not_connected(app: OAuthApp | None, config: Any) -> str | None:
+    """``not_connected_message`` if ``config`` (a config model or its raw or sealed dict)
+    has no refresh token for ``app`` yet; None when it has one or the connector has no Connect flow.
+
+    A Zoho or Salesforce connection may be saved before its Connect button is pressed
+    (the refresh token is what Connect obtains), so an empty token means "not yet", not "invalid".
+    """
+    if app is None:
+        return None
+    field_name = app.refresh_token_field
+    value = (
+        config.get(field_name) if isinstance(config, Mapping) else getattr(config, field_name, None)
+    )
+    return None if value else not_connected_message(app.vendor)
+
+
+def not_connected_error(vendor: str) -> AuthError:
+    """The ``AuthError`` a step against a connection without a refresh token fails with.
+
+    An ``AuthError`` because it is one in effect: the runner dead-letters the step
+    (no retries until someone acts) and flags the connection for re-authorization.
+    """
+    return AuthError(not_connected_message(vendor))
 
 
 # --- PKCE (RFC 7636) ----------------------------------------------------------------------

@@ -20,11 +20,15 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     match = _RELATIVE.match(text.strip())
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError as exc:  # "99999999999d": before the year 1
+            raise ValueError(f"'{text}' reaches back before the year 1") from exc
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
+        # In UTC now, so an offset at the ends of the calendar fails here, not in a query.
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
         raise ValueError(
             f"'{text}' is not a time: use 2026-01-31, 2026-01-31T10:00 or 15m/2h/7d"
         ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

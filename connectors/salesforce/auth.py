@@ -36,6 +36,7 @@ from hub.errors import (
     TransientError,
 )
 from hub.http import HttpClient, Response, raise_for_status, retry_after_seconds
+from hub.oauth import not_connected_error
 from hub.secrets import Secret
 from hub.shared import SharedState
 from hub.tokens import Grant, TokenGate, secret_tag
@@ -74,7 +75,8 @@ class SalesforceOAuth:
         token_url: ``{login or My Domain}/services/oauth2/token``.
         client_id: the connected app's consumer key.
         client_secret: its consumer secret.
-        refresh_token: the integration user's refresh token.
+        refresh_token: the integration user's refresh token; ``None`` while the connection is
+            not connected yet (every call then fails with an ``AuthError`` saying to press Connect).
         instance_url: API base override; ``None`` uses the token response's ``instance_url``.
         session_lifetime: seconds a token is trusted (no expiry is reported by Salesforce).
         refresh_margin: refresh this many seconds before ``session_lifetime`` runs out
@@ -92,7 +94,7 @@ class SalesforceOAuth:
         token_url: str,
         client_id: str,
         client_secret: Secret,
-        refresh_token: Secret,
+        refresh_token: Secret | None,
         instance_url: str | None = None,
         session_lifetime: float = 7200.0,
         refresh_margin: float = 300.0,
@@ -112,7 +114,8 @@ class SalesforceOAuth:
         self.timeout = timeout
         self.refreshes = 0
         self.api_usage: ApiUsage | None = None
-        key = f"salesforce:{token_url}:{client_id}:{secret_tag(refresh_token)}"
+        tag = secret_tag(refresh_token) if refresh_token is not None else "not-connected"
+        key = f"salesforce:{token_url}:{client_id}:{tag}"
         self.gate = TokenGate(key, self._exchange, clock=clock, state=state)
 
     @property
@@ -133,14 +136,22 @@ class SalesforceOAuth:
         """A token still inside its trusted lifetime; refreshes (once, for all callers) if not.
 
         Raises:
-            AuthError: Salesforce refused the refresh token or the client (re-authorize).
+            AuthError: the connection is not connected yet (no refresh token), or
+                Salesforce refused the refresh token or the client (re-authorize).
             RateLimitError, TransientError: the login host is limited, failing or slow.
         """
+        self._require_refresh_token()
         return (await self.gate.get()).token
 
     async def refresh(self, stale: str | None = None) -> str:
         """Replace ``stale`` (a token the API refused), unless another task or process already did."""
+        self._require_refresh_token()
         return (await self.gate.replace(stale)).token
+
+    def _require_refresh_token(self) -> None:
+        """Fail before any request when there is nothing to exchange (Connect not pressed yet)."""
+        if self._refresh_token is None:
+            raise not_connected_error("Salesforce")
 
     async def call(
         self,
@@ -191,6 +202,8 @@ class SalesforceOAuth:
 
     async def _exchange(self) -> Grant:
         """Ask Salesforce for a new access token (the gate calls this, one at a time)."""
+        if self._refresh_token is None:  # the gate is only reached after the check above
+            raise not_connected_error("Salesforce")
         form = {
             "grant_type": "refresh_token",
             "client_id": self.client_id,

@@ -48,8 +48,13 @@ class SalesforceConfig(ConnectorConfig):
         min_length=1, description="Consumer Key of the connected app (starts with 3MVG)."
     )
     client_secret: Secret = Field(description="Consumer Secret of that connected app.")
-    refresh_token: Secret = Field(
-        description="Refresh token issued to the integration user (scopes: api refresh_token)."
+    refresh_token: Secret | None = Field(
+        default=None,
+        description=(
+            "Refresh token issued to the integration user (scopes: api refresh_token). "
+            "Leave it empty and press Connect on the connection's page in the dashboard to get "
+            "one; until then the connection is not connected and its steps fail saying so."
+        ),
     )
     case_external_id_field: str = Field(
         default="Hub_Key__c",

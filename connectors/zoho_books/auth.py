@@ -40,6 +40,7 @@ from hub.errors import (
 )
 from hub.http import HttpClient, Response, raise_for_status, retry_after_seconds
 from hub.limits import Budget
+from hub.oauth import not_connected_error
 from hub.secrets import Secret
 from hub.shared import LocalState, SharedState
 from hub.tokens import Grant, TokenGate, secret_tag
@@ -71,7 +72,8 @@ class ZohoOAuth:
         accounts_url: the accounts server of the connection's data centre.
         client_id: the OAuth client's ID.
         client_secret: the OAuth client's secret.
-        refresh_token: the long-lived refresh token.
+        refresh_token: the long-lived refresh token; ``None`` while the connection is not
+            connected yet (every call then fails with an ``AuthError`` saying to press Connect).
         clock: seconds on a monotonic scale (injectable so tests can age tokens).
         refresh_margin: refresh this many seconds before ``expires_in`` runs out
             (capped at half the token's lifetime, so short-lived tokens stay usable).
@@ -87,7 +89,7 @@ class ZohoOAuth:
         accounts_url: str,
         client_id: str,
         client_secret: Secret,
-        refresh_token: Secret,
+        refresh_token: Secret | None,
         clock: Clock = time.monotonic,
         refresh_margin: float = 300.0,
         timeout: float | None = None,
@@ -104,7 +106,8 @@ class ZohoOAuth:
         self.refreshes = 0
         # One refresh token's tokens are one pot, whichever product or connection uses it:
         # Zoho counts the 10-per-10-minutes limit per refresh token.
-        key = f"zoho:{self.accounts_url}:{client_id}:{secret_tag(refresh_token)}"
+        tag = secret_tag(refresh_token) if refresh_token is not None else "not-connected"
+        key = f"zoho:{self.accounts_url}:{client_id}:{tag}"
         self.gate = TokenGate(key, self._exchange, clock=clock, state=state)
 
     @property
@@ -136,15 +139,23 @@ class ZohoOAuth:
         """A token good for at least the refresh margin; refreshes (once, for all callers) if not.
 
         Raises:
-            AuthError: Zoho refused the refresh token or the client (re-authorize).
+            AuthError: the connection is not connected yet (no refresh token), or Zoho
+                refused the refresh token or the client (re-authorize).
             RateLimitError: Zoho's token-minting limit is hit.
             TransientError: the accounts server failed or timed out.
         """
+        self._require_refresh_token()
         return (await self.gate.get()).token
 
     async def refresh(self, stale: str | None = None) -> str:
         """Replace ``stale`` (a token the API refused), unless another task or process already did."""
+        self._require_refresh_token()
         return (await self.gate.replace(stale)).token
+
+    def _require_refresh_token(self) -> None:
+        """Fail before any request when there is nothing to exchange (Connect not pressed yet)."""
+        if self._refresh_token is None:
+            raise not_connected_error("Zoho")
 
     async def call(
         self,
@@ -191,6 +202,8 @@ class ZohoOAuth:
 
     async def _exchange(self) -> Grant:
         """Ask Zoho for a new access token (the gate calls this, one at a time)."""
+        if self._refresh_token is None:  # the gate is only reached after the check above
+            raise not_connected_error("Zoho")
         form = {
             "grant_type": "refresh_token",
             "refresh_token": self._refresh_token.reveal(),

@@ -68,8 +68,13 @@ class ZohoBooksConfig(ConnectorConfig):
         description="OAuth client ID from api-console.zoho.<dc>, e.g. 1000.XXXX."
     )
     client_secret: Secret = Field(description="OAuth client secret of that client.")
-    refresh_token: Secret = Field(
-        description="Long-lived refresh token (access_type=offline) with the ZohoBooks scopes."
+    refresh_token: Secret | None = Field(
+        default=None,
+        description=(
+            "Long-lived refresh token (access_type=offline) with the ZohoBooks scopes. "
+            "Leave it empty and press Connect on the connection's page in the dashboard to get "
+            "one; until then the connection is not connected and its steps fail saying so."
+        ),
     )
     payment_mode: str = Field(
         default="banktransfer",

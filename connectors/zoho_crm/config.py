@@ -49,11 +49,14 @@ class ZohoCrmConfig(ConnectorConfig):
         description="OAuth client ID from api-console.zoho.<dc>, e.g. 1000.XXXX."
     )
     client_secret: Secret = Field(description="OAuth client secret of that client.")
-    refresh_token: Secret = Field(
+    refresh_token: Secret | None = Field(
+        default=None,
         description=(
             "Long-lived refresh token (access_type=offline) with ZohoCRM.modules.ALL "
-            "and ZohoSearch.securesearch.READ."
-        )
+            "and ZohoSearch.securesearch.READ. Leave it empty and press Connect on the "
+            "connection's page in the dashboard to get one; until then the connection is not "
+            "connected and its steps fail saying so."
+        ),
     )
     deal_key_field: str = Field(
         default="Hub_Key",

@@ -67,11 +67,14 @@ class ZohoDeskConfig(ConnectorConfig):
         description="OAuth client ID from api-console.zoho.<dc>, e.g. 1000.XXXX."
     )
     client_secret: Secret = Field(description="OAuth client secret of that client.")
-    refresh_token: Secret = Field(
+    refresh_token: Secret | None = Field(
+        default=None,
         description=(
             "Long-lived refresh token (access_type=offline) with Desk.tickets.CREATE, "
-            "Desk.tickets.UPDATE, Desk.contacts.CREATE, Desk.search.READ (and READ) scopes."
-        )
+            "Desk.tickets.UPDATE, Desk.contacts.CREATE, Desk.search.READ (and READ) scopes. "
+            "Leave it empty and press Connect on the connection's page in the dashboard to get "
+            "one; until then the connection is not connected and its steps fail saying so."
+        ),
     )
     thread_window_hours: float = Field(
         default=24.0,

@@ -8,7 +8,8 @@ document cannot drift from what is served.
 Every response under ``/api/v1`` is JSON. Errors always have the shape
 ``{"error": {"code", "message", "details": [{"loc", "message"}]}}``:
 401 (no or bad token, with ``WWW-Authenticate: Bearer``), 403 (role),
-404, 405, 409, 422 (every validation problem listed), 500 (logged, no detail).
+404, 405, 409, 413 (body too large), 422 (every validation problem listed),
+500 (logged, no detail).
 """
 
 from __future__ import annotations
@@ -117,6 +118,15 @@ async def api_middleware(
     """
     if request.path != API_PREFIX and not request.path.startswith(API_PREFIX + "/"):
         return await handler(request)
+    response = await _answer(request, handler)
+    # Answers are per token: no shared or browser cache may keep them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _answer(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         request[PRINCIPAL] = await _authenticate(request)
         return await handler(request)
@@ -201,9 +211,12 @@ class Route:
         return self.handler.__name__.lstrip("_")
 
     def error_statuses(self) -> list[int]:
-        statuses = {401, 403, *self.errors}
-        if self.query is not None or self.body is not None:
-            statuses.add(422)
+        """Every status ``_wrap`` can answer with besides success (405 and 500 aside).
+
+        422 is always possible: routes without query parameters still refuse
+        unknown ones.
+        """
+        statuses = {401, 403, 422, *self.errors}
         if "{" in self.path:
             statuses.add(404)
         return sorted(statuses)
@@ -293,6 +306,8 @@ def _wrap(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             return error_response(409, "conflict", str(exc))
         except ConfigError as exc:
             return error_response(422, "invalid", "the request is invalid", _config_problems(exc))
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, "too_large", "the body is over the hub's body_limit")
         except Exception:
             log.exception("%s %s failed", route.method, route.full_path)
             return error_response(500, "internal", "the hub failed to answer; see its log")

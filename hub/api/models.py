@@ -84,7 +84,7 @@ class ErrorDetail(_Out):
 class ErrorInfo(_Out):
     code: str = Field(
         description="unauthorized, forbidden, not_found, method_not_allowed, conflict, "
-        "invalid, internal"
+        "too_large, invalid, internal"
     )
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)

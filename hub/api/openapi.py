@@ -63,7 +63,8 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
         }
         if route.body is not None:
             operation["requestBody"] = {
-                "required": True,
+                # An empty body is read as {}: required only when a field is.
+                "required": any(f.is_required() for f in route.body.model_fields.values()),
                 "content": {"application/json": {"schema": ref(route.body, "validation")}},
             }
         paths.setdefault(route.full_path, {})[route.method.lower()] = operation
@@ -149,4 +150,9 @@ def _responses(route: Route, ref: Any) -> dict[str, Any]:
                 "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}
             }
         out[str(status)] = entry
+    out["default"] = {
+        "description": "Any other error, in the same shape: 405 (wrong method, with Allow), "
+        "413 (body too large), 500 (the hub failed; details only in its log).",
+        "content": {"application/json": {"schema": ref(ErrorBody, "serialization")}},
+    }
     return out

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
-from datetime import timedelta
 
 from hub.api.convert import bad_cursor, page_by_key, token_out
-from hub.api.framework import Call, Route
+from hub.api.framework import ApiError, Call, Route
 from hub.api.models import (
     AuditOut,
     AuditQuery,
@@ -27,24 +25,12 @@ from hub.api.models import (
     TokenCreateIn,
     TokenOut,
 )
-from hub.auth import Role
+from hub.auth import Role, token_expiry
 from hub.connector import Connector
 from hub.errors import NotFound
-from hub.events import utcnow
 from hub.ops.settings import supports_oauth
 
-__all__ = ["CONFIG_ROUTES", "parse_lifetime"]
-
-_LIFETIME = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_lifetime(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ... as a timedelta (``ValueError`` otherwise)."""
-    match = _LIFETIME.match(text.strip())
-    if match is None or int(match.group(1)) == 0:
-        raise ValueError(f"{text!r} is not a lifetime: use a positive number and s, m, h, d or w")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+__all__ = ["CONFIG_ROUTES"]
 
 
 async def me(call: Call) -> MeOut:
@@ -192,7 +178,12 @@ async def list_tokens(call: Call) -> Page[TokenOut]:
 
 async def create_token(call: Call) -> TokenCreated:
     body = call.b(TokenCreateIn)
-    expires = utcnow() + parse_lifetime(body.expires_in) if body.expires_in else None
+    try:
+        expires = token_expiry(body.expires_in) if body.expires_in else None
+    except ValueError as exc:
+        raise ApiError(
+            422, "invalid", "the body is invalid", [("body.expires_in", str(exc))]
+        ) from exc
     info, text = await call.ops.create_token(call.principal, body.name, Role(body.role), expires)
     return TokenCreated(token=text, info=token_out(info))
 

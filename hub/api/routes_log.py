@@ -23,6 +23,7 @@ from hub.api.models import (
 )
 from hub.auth import Role
 from hub.errors import Conflict, NotFound
+from hub.ops.jobs import has_conditions
 from hub.store import DeliveryFilter, EventFilter
 
 __all__ = ["LOG_ROUTES"]
@@ -130,8 +131,7 @@ async def bulk_replay(call: Call) -> BulkReplayOut:
         event_type=body.event_type,
         subject=body.subject,
     )
-    conditions = body.model_dump(exclude={"from_start", "preview"}, exclude_none=True)
-    if not conditions:
+    if not has_conditions(flt):
         raise ApiError(
             422,
             "invalid",

@@ -31,7 +31,7 @@ from hub.ops import queries
 from hub.ops.views import BulkJob
 from hub.store import DeliveryFilter, Store
 
-__all__ = ["BATCH_SIZE", "STALE_AFTER", "JobRunner", "filter_doc"]
+__all__ = ["BATCH_SIZE", "STALE_AFTER", "JobRunner", "filter_doc", "has_conditions"]
 
 log = logging.getLogger("hub.ops.jobs")
 
@@ -49,6 +49,15 @@ def filter_doc(flt: DeliveryFilter) -> dict[str, Any]:
         for k, v in doc.items()
         if v is not None
     }
+
+
+def has_conditions(flt: DeliveryFilter) -> bool:
+    """True when ``flt`` narrows the selection (page size and position do not).
+
+    A bulk replay needs one: replaying every delivery, succeeded ones too, is
+    almost never what was meant, so the API, the dashboard and the CLI refuse it alike.
+    """
+    return any(k != "before" for k in filter_doc(flt))
 
 
 class JobRunner:

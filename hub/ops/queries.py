@@ -48,7 +48,8 @@ def audit_page(
     query = sa.select(audit_log)
     if before is not None:
         _, last_id = decode_cursor(before)
-        if not last_id.isdigit():
+        # Ids are 64-bit: a longer number would overflow the database's integer binding.
+        if not (last_id.isascii() and last_id.isdigit() and len(last_id) <= 18):
             raise ValueError(f"{before!r} is not a page cursor of the audit log")
         query = query.where(audit_log.c.id < int(last_id))
     if action is not None:

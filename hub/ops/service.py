@@ -27,7 +27,7 @@ from hub.dryrun import dry_run_event
 from hub.errors import ConfigError, Conflict, Forbidden, HubError, NotFound
 from hub.ops import queries
 from hub.ops.checks import check_connection
-from hub.ops.jobs import JobRunner, filter_doc
+from hub.ops.jobs import JobRunner, filter_doc, has_conditions
 from hub.ops.settings import (
     ORIGIN_DASHBOARD,
     connection_form,
@@ -37,7 +37,13 @@ from hub.ops.settings import (
     secret_fields,
     view_of,
 )
-from hub.ops.sync import ENABLED_OVERRIDE, StateSync, close_connection, restart_pollers
+from hub.ops.sync import (
+    ENABLED_OVERRIDE,
+    StateSync,
+    close_connection,
+    connection_map,
+    restart_pollers,
+)
 from hub.ops.views import (
     AuditEntry,
     BulkJob,
@@ -159,13 +165,16 @@ class Ops:
         return connection_form(found, live)
 
     async def recipes(self) -> list[RecipeView]:
-        """Loaded recipes with their switch and the problems their files have now."""
+        """Loaded recipes with their switch and the problems their files have now.
+
+        Connections count whether hub.yaml has them or they were saved from the
+        dashboard or the API, as when the hub starts (``Hub.start``).
+        """
         problems: dict[str, list[str]] = {}
         paths = self.hub.config.recipe_paths()
         if paths:
-            for problem in validate_files(
-                paths, self.hub.registry, self.hub.connections.connector_names()
-            ):
+            known = await connection_map(self.hub)
+            for problem in validate_files(paths, self.hub.registry, known):
                 problems.setdefault(str(problem.file), []).append(str(problem))
         return [_recipe_view(r, problems.get(r.source, [])) for r in self.hub.recipes]
 
@@ -209,8 +218,18 @@ class Ops:
     async def start_bulk_replay(
         self, who: Principal, flt: DeliveryFilter, from_start: bool = False
     ) -> BulkJob:
-        """Replay everything ``flt`` selects in the background; progress in ``job(id)``."""
+        """Replay everything ``flt`` selects in the background; progress in ``job(id)``.
+
+        Raises:
+            Forbidden: not ops or admin.
+            ConfigError: ``flt`` sets no condition (``has_conditions``).
+        """
         self._require(who, Role.OPS, "bulk replay")
+        if not has_conditions(flt):
+            raise ConfigError(
+                "filter: name at least one condition (usually status dead); "
+                "replaying every delivery is rarely meant"
+            )
         job = await self.job_runner.start_replay(flt, from_start, who.name)
         await self._audit(
             who,

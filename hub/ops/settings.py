@@ -20,6 +20,7 @@ from hub.config import ConnectionSpec
 from hub.connections import ConnectionSet, LiveConnection
 from hub.connector import Connector, ConnectorConfig
 from hub.errors import ConfigError
+from hub.oauth import not_connected
 from hub.ops.views import ConnectionForm, ConnectionView, FormField
 from hub.registry import Registry
 from hub.secrets import Secret, SecretBox
@@ -99,9 +100,14 @@ def supports_oauth(connector: Connector) -> bool:
 
 
 def view_of(live: LiveConnection, row: ConnectionRow | None) -> ConnectionView:
-    """What ops see of a connection: settings masked, plus its runtime state."""
+    """What ops see of a connection: settings masked, plus its runtime state.
+
+    A connection whose Connect button was never pressed (no refresh token yet)
+    needs re-authorization too, with a reason that says so.
+    """
     state = row.state if row is not None else {}
     budget = state.get("api_budget")
+    unconnected = not_connected(live.connector.oauth, live.config)
     return ConnectionView(
         name=live.name,
         connector=live.connector.name,
@@ -112,8 +118,8 @@ def view_of(live: LiveConnection, row: ConnectionRow | None) -> ConnectionView:
         paused=bool(state.get("paused")),
         origin="dashboard" if state.get("origin") == ORIGIN_DASHBOARD else "file",
         config=masked(live.config),
-        needs_reauth=bool(state.get("needs_reauth")),
-        reauth_reason=state.get("reauth_reason"),
+        needs_reauth=bool(unconnected or state.get("needs_reauth")),
+        reauth_reason=unconnected or state.get("reauth_reason"),
         api_budget=budget if isinstance(budget, dict) else None,
         oauth=supports_oauth(live.connector),
     )

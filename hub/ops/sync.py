@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from hub.app import Hub
     from hub.connections import LiveConnection
 
-__all__ = ["StateSync", "apply_recipe_switches", "paused_connections", "reconcile_connections"]
+__all__ = [
+    "StateSync",
+    "apply_recipe_switches",
+    "connection_map",
+    "paused_connections",
+    "reconcile_connections",
+]
 
 log = logging.getLogger("hub.ops.sync")
 
@@ -38,6 +44,21 @@ ENABLED_OVERRIDE = "enabled"  # state key: an ops switch that wins over hub.yaml
 async def paused_connections(store: Store) -> set[str]:
     """Names of connections ops paused (their steps stay due and are not run)."""
     return {row.name for row in await store.list_connections() if row.state.get("paused")}
+
+
+async def connection_map(hub: Hub) -> dict[str, str]:
+    """Connection name -> connector slug of every connection recipes may name (to validate them).
+
+    hub.yaml's connections and those saved from the dashboard or the API
+    (stored with ``origin: dashboard``). A stored one counts even when it is
+    left out of service for being invalid now: its steps fail with the reason,
+    and the hub still starts so the connection can be fixed from the dashboard.
+    """
+    known = hub.connections.connector_names()
+    for row in await hub.store.list_connections():
+        if row.state.get("origin") == ORIGIN_DASHBOARD:
+            known[row.name] = row.connector
+    return known
 
 
 async def reconcile_connections(hub: Hub) -> None:

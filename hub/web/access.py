@@ -49,6 +49,7 @@ __all__ = [
     "LoginThrottle",
     "act",
     "current_principal",
+    "local_target",
     "page",
     "principal_of",
     "render",
@@ -294,6 +295,24 @@ def _finish(request: web.Request, response: web.StreamResponse, session: Session
             # Behind a proxy that ends TLS the hub sees http; public_url says what browsers see.
             secure=request.secure or (_public_url(request) or "").startswith("https://"),
         )
+
+
+def local_target(raw: object, default: str = "/") -> str:
+    """``raw`` if it is a path on this site, else ``default`` (``next=``, ``back=``).
+
+    Browsers read ``/\\evil.example`` as ``//evil.example`` and drop tabs and
+    newlines inside URLs (so ``/<TAB>/evil.example`` too): a target must start
+    with a single ``/``, hold no backslash and no control character, and parse
+    with neither a scheme nor a host.
+    """
+    if not isinstance(raw, str) or not raw.startswith("/") or raw.startswith("//"):
+        return default
+    if "\\" in raw or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc:
+        return default
+    return raw
 
 
 def principal_of(request: web.Request) -> Principal:

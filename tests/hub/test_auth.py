@@ -18,6 +18,7 @@ from hub.auth import (
     audit,
     check_password,
     hash_password,
+    token_expiry,
     verify_password,
 )
 from hub.config import HubConfig
@@ -142,6 +143,30 @@ def test_dashboard_login_against_config_and_bootstrap_env(
         "admin", Role.ADMIN, "password"
     )
     assert check_password(config, "admin", "boot-pas") is None
+
+
+def test_unknown_users_cost_a_scrypt_like_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timing must not tell which user names exist: an unknown name is checked against a decoy."""
+    import hub.auth
+
+    config = HubConfig.model_validate({})
+    monkeypatch.delenv(ADMIN_PASSWORD_ENV, raising=False)
+    checked: list[str] = []
+    real = hub.auth.verify_password
+    monkeypatch.setattr(hub.auth, "verify_password", lambda p, h: checked.append(h) or real(p, h))
+    assert check_password(config, "nobody", "guess") is None
+    assert len(checked) == 1 and checked[0].startswith("scrypt$")
+
+
+def test_token_lifetimes() -> None:
+    now = utcnow()
+    assert token_expiry("30d", now) == now + timedelta(days=30)
+    assert token_expiry(" 90m ", now) == now + timedelta(minutes=90)
+    for bad in ("0d", "soon", "5y", "-1d", "1.5h", ""):
+        with pytest.raises(ValueError, match="not a lifetime"):
+            token_expiry(bad, now)
+    with pytest.raises(ValueError, match="year 9999"):
+        token_expiry("999999999w", now)
 
 
 async def test_audit_rows_are_appended(store: SqlStore) -> None:

@@ -323,3 +323,10 @@ async def test_hub_prune_reports_then_deletes(
     assert (await asyncio.to_thread(_prune_cli, config))["deleted"]["events"] == 0
     await store.open()
     assert await keys_left(store) == {"p"}
+
+
+async def test_the_hub_prunes_where_its_pollers_run(running_hub: Any) -> None:
+    pruning = await running_hub()
+    assert pruning.hub.pruner is not None and pruning.hub.pruner.config.events_days == 30
+    switched_off = await running_hub(retention={"enabled": False})
+    assert switched_off.hub.pruner is None

@@ -76,7 +76,7 @@ json_values = st.recursive(
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
     ),
     max_leaves=6,
-)
+).map(copy.deepcopy)  # TRICKY's lists and dicts are shared: an edit must never reach them
 
 
 def reference_errors(stem: str, data: Any) -> list[str]:

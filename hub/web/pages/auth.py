@@ -7,31 +7,36 @@ import asyncio
 from aiohttp import web
 
 from hub.auth import Principal, check_password
-from hub.web.access import DASHBOARD, current_principal, page, render, session_of, tokens_of
+from hub.web.access import (
+    DASHBOARD,
+    current_principal,
+    local_target,
+    page,
+    render,
+    session_of,
+    tokens_of,
+)
 
 __all__ = ["login", "login_form", "logout"]
-
-
-def _next(raw: str | None) -> str:
-    """Only local paths: ``/deliveries?x``, never ``//evil.example`` or ``https://...``."""
-    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
-        return raw
-    return "/"
 
 
 @page(None)
 async def login_form(request: web.Request) -> web.StreamResponse:
     if await current_principal(request) is not None:
-        raise web.HTTPSeeOther(_next(request.query.get("next")))
+        raise web.HTTPSeeOther(local_target(request.query.get("next")))
     return render(
-        request, "login.html", next=_next(request.query.get("next")), error=None, mode="token"
+        request,
+        "login.html",
+        next=local_target(request.query.get("next")),
+        error=None,
+        mode="token",
     )
 
 
 @page(None)
 async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    target = _next(str(form.get("next") or ""))
+    target = local_target(form.get("next"))
     client = request.remote or "unknown"
     throttle = request.app[DASHBOARD].throttle
     wait = throttle.blocked(client)

@@ -8,7 +8,6 @@ resuming (stop running a sink's steps for a while) need ops.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -16,12 +15,11 @@ from aiohttp import web
 from hub.auth import Role
 from hub.errors import ConfigError, Forbidden, NotFound
 from hub.ops import OPS, ConnectionForm, ConnectionView, Ops
-from hub.web.access import DASHBOARD, act, page, principal_of, render, session_of
+from hub.ops.service import CONNECTION_NAME
+from hub.web.access import DASHBOARD, act, local_target, page, principal_of, render, session_of
 from hub.web.forms import connection_values, field_errors
 
 __all__ = ["add_routes"]
-
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -123,9 +121,9 @@ async def create(request: web.Request) -> web.StreamResponse:
     ops = request.app[OPS]
     form = ops.connection_form(connector)
     name = str(post.get("name") or "").strip()
-    if not NAME.match(name):
+    if not CONNECTION_NAME.match(name):  # the rule Ops applies, checked early for the form
         return await _save(
-            request, form, None, name, {"name": "lower-case letters, digits, - and _; up to 100"}
+            request, form, None, name, {"name": "letters, digits, '.', '_' and '-'; up to 100"}
         )
     if await ops.connection(name) is not None:
         return await _save(
@@ -192,9 +190,7 @@ async def switch(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     verb = request.path.rsplit("/", 1)[-1]
     ops, who = request.app[OPS], principal_of(request)
-    back = str((await request.post()).get("back") or f"/connections/{name}")
-    if not back.startswith("/") or back.startswith("//"):
-        back = f"/connections/{name}"
+    back = local_target((await request.post()).get("back"), f"/connections/{name}")
     if verb in ("enable", "disable", "test") and not who.allows(Role.ADMIN):
         return render(
             request,

@@ -16,8 +16,9 @@ from aiohttp import web
 from hub.auth import Role
 from hub.errors import ConfigError, Forbidden, NotFound
 from hub.ops import OPS
+from hub.ops.jobs import has_conditions
 from hub.store import DeliveryFilter, RunRow, StepRow
-from hub.web.access import DASHBOARD, act, page, principal_of, render
+from hub.web.access import DASHBOARD, act, page, principal_of, render, session_of
 from hub.web.forms import DELIVERY_STATUSES, delivery_filter, filter_query, without_page
 from hub.web.reasons import explain
 
@@ -150,6 +151,11 @@ async def bulk_preview(request: web.Request) -> web.StreamResponse:
     if parsed.errors:
         raise web.HTTPSeeOther(f"/deliveries?{filter_query(parsed.values)}")
     flt = without_page(parsed.filter)
+    if not has_conditions(flt):
+        session_of(request).flash(
+            "error", "Filter the deliveries first (usually dead letters), then replay those."
+        )
+        raise web.HTTPSeeOther(f"/deliveries?{filter_query(parsed.values)}")
     total = await store.count_deliveries(flt)
     sample, _ = await store.list_deliveries(DeliveryFilter(**{**asdict(flt), "limit": SAMPLE}))
     return render(

@@ -48,6 +48,7 @@ async def test_tokens_and_users(running_hub: Any, http: aiohttp.ClientSession) -
     assert [t["name"] for t in listed["tokens"]] == ["ci"] and text not in json.dumps(listed)
     await hub_cmd(running, "tokens", "create", "ci", code=1)  # taken
     await hub_cmd(running, "tokens", "create", "x", "--expires", "soon", code=2)
+    await hub_cmd(running, "tokens", "create", "x", "--expires", "999999999w", code=2)
     revoked = await hub_cmd(running, "tokens", "revoke", "ci", "--json")
     assert revoked["status"] == "revoked"
     await hub_cmd(running, "tokens", "revoke", "ci", code=1)
@@ -98,6 +99,10 @@ async def test_replay_by_filter_runs_as_a_job_and_by_ids(
     await hub_cmd(running, "jobs", "show", "nope", code=1)
 
     one = (await api.ok("GET", "/deliveries", params={"limit": "1"}))["items"][0]["id"]
+    before = await running.hub.store.get_delivery(one)
+    counted = await hub_cmd(running, "deliveries", "replay", one, "nope", "--dry-run", "--json")
+    assert counted == {"selected": 1, "replayed_runs": 0}  # a dry run changes nothing
+    assert await running.hub.store.get_delivery(one) == before
     again = await hub_cmd(running, "deliveries", "replay", one, "--from-start", "--json")
     assert again == {"selected": 1, "replayed_runs": 1}
     text = await hub_cmd(running, "deliveries", "replay", "--status", "dead")
